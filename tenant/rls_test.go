@@ -1,0 +1,166 @@
+package tenant_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/tenant"
+)
+
+// platformTables are the only tables allowed without tenant_id.
+var platformTables = map[string]bool{"goose_db_version": true}
+
+// TestRLS_EveryTenantTableIsIsolated walks the catalog, so a table added
+// by a later migration is covered without touching this test: it must
+// lead its primary key with tenant_id, force row-level security, have a
+// policy, and have fixture rows (add them to populate below).
+func TestRLS_EveryTenantTableIsIsolated(t *testing.T) {
+	s, db := newService(t)
+	c := ctx(t)
+	a := signup(t, s, "tenant-a")
+	b := signup(t, s, "tenant-b")
+	populate(t, s, a)
+
+	rows, err := db.Owner.Query(c, `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+			(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid),
+			(SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+			 WHERE i.indrelid = c.oid AND i.indisprimary)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type table struct {
+		name       string
+		rls, force bool
+		policies   int
+		firstPK    *string
+	}
+	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (table, error) {
+		var tb table
+		return tb, r.Scan(&tb.name, &tb.rls, &tb.force, &tb.policies, &tb.firstPK)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var checked int
+	for _, tb := range tables {
+		if platformTables[tb.name] {
+			continue
+		}
+		checked++
+		t.Run(tb.name, func(t *testing.T) {
+			if !tb.rls || !tb.force {
+				t.Errorf("row-level security enabled=%v forced=%v, want both", tb.rls, tb.force)
+			}
+			if tb.policies == 0 {
+				t.Errorf("no policy")
+			}
+			if tb.firstPK == nil || *tb.firstPK != "tenant_id" {
+				t.Errorf("primary key must lead with tenant_id, got %v", tb.firstPK)
+			}
+			q := pgx.Identifier{tb.name}.Sanitize()
+			var n int
+			if err := db.Owner.QueryRow(c, fmt.Sprintf(`SELECT count(*) FROM %s WHERE tenant_id = $1`, q), a.Tenant.ID).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				t.Fatalf("no fixture rows for tenant A: extend populate() so isolation is really tested")
+			}
+			// App role, no tenant setting: nothing at all.
+			if err := db.App.QueryRow(c, fmt.Sprintf(`SELECT count(*) FROM %s`, q)).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				t.Errorf("without app.tenant_id the app role sees %d rows, want 0", n)
+			}
+			// Tenant B's transaction: cannot read, update or delete A's rows.
+			err := s.DB.Tx(c, b.Tenant.ID, func(tx pgx.Tx) error {
+				if err := tx.QueryRow(c, fmt.Sprintf(`SELECT count(*) FROM %s WHERE tenant_id = $1`, q), a.Tenant.ID).Scan(&n); err != nil {
+					return err
+				}
+				if n != 0 {
+					t.Errorf("tenant B reads %d of A's rows", n)
+				}
+				tag, err := tx.Exec(c, fmt.Sprintf(`UPDATE %s SET tenant_id = tenant_id WHERE tenant_id = $1`, q), a.Tenant.ID)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() != 0 {
+					t.Errorf("tenant B updates %d of A's rows", tag.RowsAffected())
+				}
+				tag, err = tx.Exec(c, fmt.Sprintf(`DELETE FROM %s WHERE tenant_id = $1`, q), a.Tenant.ID)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() != 0 {
+					t.Errorf("tenant B deletes %d of A's rows", tag.RowsAffected())
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// And B cannot move its own rows into A (WITH CHECK).
+			var own int
+			if err := db.Owner.QueryRow(c, fmt.Sprintf(`SELECT count(*) FROM %s WHERE tenant_id = $1`, q), b.Tenant.ID).Scan(&own); err != nil {
+				t.Fatal(err)
+			}
+			if own > 0 {
+				err = s.DB.Tx(c, b.Tenant.ID, func(tx pgx.Tx) error {
+					_, err := tx.Exec(c, fmt.Sprintf(`UPDATE %s SET tenant_id = $1 WHERE tenant_id = $2`, q), a.Tenant.ID, b.Tenant.ID)
+					return err
+				})
+				if err == nil {
+					t.Errorf("tenant B moved its rows into tenant A")
+				}
+			}
+		})
+	}
+	if checked < 8 {
+		t.Fatalf("checked %d tables, expected the foundation's 8 at least", checked)
+	}
+}
+
+// TestRLS_AppRoleCannotBypass proves the role the server uses has neither
+// superuser nor BYPASSRLS, and owns no table.
+func TestRLS_AppRoleCannotBypass(t *testing.T) {
+	_, db := newService(t)
+	c := ctx(t)
+	var super, bypass bool
+	var owned int
+	err := db.App.QueryRow(c, `SELECT rolsuper, rolbypassrls,
+		(SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid)
+		FROM pg_roles r WHERE rolname = current_user`).Scan(&super, &bypass, &owned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if super || bypass || owned != 0 {
+		t.Fatalf("app role: superuser=%v bypassrls=%v owns %d tables; want none", super, bypass, owned)
+	}
+	if _, err := db.App.Exec(c, `ALTER TABLE users DISABLE ROW LEVEL SECURITY`); err == nil {
+		t.Fatal("app role could disable row-level security")
+	}
+}
+
+// populate gives tenant A at least one row in every tenant table.
+func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
+	t.Helper()
+	c := ctx(t)
+	a := ownerActor(r)
+	d, err := s.CreateDepartment(c, a, tenant.DepartmentInput{Name: "Support", CostCentre: "CC-100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.InviteUser(c, a, tenant.NewUser{Email: "new@a.example", Name: "New", Role: cic.RoleAgent, DepartmentID: &d.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(c, a, tenant.NewUser{Email: "agent@a.example", Name: "Agent", Role: cic.RoleAgent, Password: "s3cret pass phrase", DepartmentID: &d.ID}); err != nil {
+		t.Fatal(err)
+	}
+	_ = uuid.Nil
+}

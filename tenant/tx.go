@@ -1,0 +1,87 @@
+// Package tenant holds tenancy itself: tenants, their users, roles and
+// departments, sign-up, authentication and the audit log. Its one
+// invariant: tenant data is only ever touched inside DB.Tx, which sets
+// app.tenant_id for that transaction so PostgreSQL's row-level security
+// hides every other tenant's rows, whatever the query says.
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DB is the app role's pool. It has no BYPASSRLS: a query outside Tx sees
+// no tenant rows at all.
+type DB struct {
+	Pool *pgxpool.Pool
+}
+
+// Tx runs fn in a transaction scoped to tenantID: app.tenant_id is set
+// with set_config(..., true), which lasts until COMMIT or ROLLBACK, so a
+// pooled connection never carries one tenant's setting into the next.
+func (db *DB) Tx(ctx context.Context, tenantID uuid.UUID, fn func(pgx.Tx) error) error {
+	if tenantID == uuid.Nil {
+		return errors.New("tenant tx: nil tenant id")
+	}
+	return db.tx(ctx, "app.tenant_id", tenantID.String(), fn)
+}
+
+// slugTx scopes a transaction to the single tenant row whose slug is slug
+// (policy tenant_by_slug), for login, which knows nothing else yet.
+func (db *DB) slugTx(ctx context.Context, slug string, fn func(pgx.Tx) error) error {
+	return db.tx(ctx, "app.tenant_slug", slug, fn)
+}
+
+// PlatformTx may read the list of tenants (policy platform_read) and
+// nothing else; platform jobs use it to then enter each tenant's Tx.
+func (db *DB) PlatformTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return db.tx(ctx, "app.platform", "on", fn)
+}
+
+func (db *DB) tx(ctx context.Context, key, value string, fn func(pgx.Tx) error) (err error) {
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if _, err = tx.Exec(ctx, `SELECT set_config($1, $2, true)`, key, value); err != nil {
+		return fmt.Errorf("set %s: %w", key, err)
+	}
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Querier is what the helpers of feature packages need from a Tx.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func isUniqueViolation(err error, constraint string) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return constraint == "" || pe.ConstraintName == constraint
+	}
+	return false
+}
+
+func isForeignKeyViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23503"
+}
