@@ -285,8 +285,11 @@ func (s *Service) Authenticate(ctx context.Context, accessToken string) (Princip
 	if err != nil {
 		return Principal{}, err
 	}
-	tenantID, _ := uuid.Parse(c.Tenant)
-	userID, _ := uuid.Parse(c.Subject)
+	tenantID, terr := uuid.Parse(c.Tenant)
+	userID, uerr := uuid.Parse(c.Subject)
+	if terr != nil || uerr != nil || tenantID == uuid.Nil {
+		return Principal{}, errBadToken
+	}
 	var p Principal
 	err = s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
 		t, err := Get(ctx, tx, tenantID)

@@ -1,0 +1,125 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/tenant"
+)
+
+// pageData is what every template gets; Data carries the page's own.
+type pageData struct {
+	Title     string
+	Principal *tenant.Principal
+	CSRF      string
+	Error     string
+	Notice    string
+	Form      map[string]string
+	Data      any
+}
+
+// navItem is one entry of the role-dependent navigation.
+type navItem struct {
+	Path, Label string
+}
+
+// navFor lists what a role may open; pages check again on the server.
+func navFor(r cic.Role) []navItem {
+	items := []navItem{{"/dashboard", "Dashboard"}}
+	if r.In(cic.RoleOwner, cic.RoleAdmin, cic.RoleSupervisor) {
+		items = append(items, navItem{"/users", "Users"})
+	}
+	if r.Manages() {
+		items = append(items, navItem{"/departments", "Departments"}, navItem{"/audit", "Audit log"})
+	}
+	return items
+}
+
+var pageFuncs = template.FuncMap{
+	"nav": navFor,
+	"date": func(t time.Time) string {
+		return t.UTC().Format("2006-01-02")
+	},
+	"datetime": func(t time.Time) string {
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"roles":   func() []cic.Role { return cic.Roles },
+	"manages": func(r cic.Role) bool { return r.Manages() },
+	"eqs":     func(a, b any) bool { return fmt.Sprint(a) == fmt.Sprint(b) },
+}
+
+// parsePages builds one template set per page: the layout plus the page.
+func parsePages() (map[string]*template.Template, error) {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("list templates: %w", err)
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if base == "layout" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", n, err)
+		}
+		out[base] = t
+	}
+	return out, nil
+}
+
+// render writes page name with status 200.
+func (s *Server) render(c *fiber.Ctx, name string, d pageData) error {
+	return s.renderStatus(c, http.StatusOK, name, d)
+}
+
+func (s *Server) renderStatus(c *fiber.Ctx, status int, name string, d pageData) error {
+	t, ok := s.pages[name]
+	if !ok {
+		return fmt.Errorf("no page template %q", name)
+	}
+	if d.Principal == nil {
+		if p, ok := principalOf(c); ok {
+			d.Principal = &p
+		}
+	}
+	if d.CSRF == "" {
+		d.CSRF, _ = c.Locals(localCSRF).(string)
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, d); err != nil {
+		return fmt.Errorf("render %s: %w", name, err)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Type("html", "utf-8")
+	return c.Status(status).Send(buf.Bytes())
+}
+
+// pageError shows a domain error on the page it came from, with the
+// status its kind maps to, keeping what the user typed (never passwords).
+func (s *Server) pageError(c *fiber.Ctx, name string, d pageData, err error) error {
+	st, _, msg := classify(err)
+	if st >= 500 {
+		return err
+	}
+	d.Error = msg
+	return s.renderStatus(c, st, name, d)
+}
+
+// formValues keeps the named form fields to refill the form.
+func formValues(c *fiber.Ctx, keys ...string) map[string]string {
+	m := make(map[string]string, len(keys))
+	for _, k := range keys {
+		m[k] = c.FormValue(k)
+	}
+	return m
+}

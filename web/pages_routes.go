@@ -1,0 +1,27 @@
+package web
+
+func (s *Server) pageRoutes() {
+	app := s.app
+	csrf := s.csrfMiddleware()
+	auth := s.pageAuth
+
+	app.Get("/", s.rootPage)
+	app.Get("/signup", csrf, s.signupPage)
+	app.Post("/signup", csrf, s.signupSubmit)
+	app.Get("/login", csrf, s.loginPage)
+	app.Post("/login", csrf, s.loginSubmit)
+	app.Post("/logout", csrf, s.logoutSubmit)
+	app.Get("/invite/:token", csrf, s.invitePage)
+	app.Post("/invite/:token", csrf, s.inviteSubmit)
+
+	app.Get("/dashboard", csrf, auth, s.dashboardPage)
+	app.Get("/users", csrf, auth, s.usersPage)
+	app.Post("/users/invite", csrf, auth, s.usersInviteSubmit)
+	app.Post("/users/:id", csrf, auth, s.userUpdateSubmit)
+	app.Post("/users/:id/deactivate", csrf, auth, s.userDeactivateSubmit)
+	app.Get("/departments", csrf, auth, s.departmentsPage)
+	app.Post("/departments", csrf, auth, s.departmentCreateSubmit)
+	app.Post("/departments/:id", csrf, auth, s.departmentUpdateSubmit)
+	app.Post("/departments/:id/delete", csrf, auth, s.departmentDeleteSubmit)
+	app.Get("/audit", csrf, auth, s.auditPage)
+}

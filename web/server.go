@@ -1,0 +1,162 @@
+// Package web is the HTTP edge: it decodes requests, calls a feature
+// package, and encodes the answer, as JSON under /api/v1 and as
+// server-rendered pages elsewhere. It holds no business rule; the one
+// mapping from domain error kinds to HTTP statuses lives in errors.go.
+package web
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cic-platform/cic/tenant"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Config is what the server needs from cmd/cic.
+type Config struct {
+	Tenants   *tenant.Service
+	Pool      *pgxpool.Pool // app role pool, for /readyz
+	Redis     *redis.Client
+	Logger    *slog.Logger
+	PublicURL string // e.g. https://cic.example.com; decides Secure cookies
+	// RedisPrefix namespaces the server's own Redis keys (CSRF tokens).
+	RedisPrefix string
+	// Registry receives the HTTP metrics; nil means a fresh registry.
+	Registry *prometheus.Registry
+	// BodyLimit caps request bodies; 0 means 1 MiB.
+	BodyLimit int
+}
+
+// Server is the Fiber application with its dependencies.
+type Server struct {
+	app     *fiber.App
+	cfg     Config
+	log     *slog.Logger
+	pages   map[string]*template.Template
+	secure  bool
+	metrics *httpMetrics
+}
+
+// New builds the application and its routes.
+func New(cfg Config) (*Server, error) {
+	if cfg.Tenants == nil || cfg.Pool == nil || cfg.Redis == nil {
+		return nil, fmt.Errorf("web: Tenants, Pool and Redis are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.BodyLimit == 0 {
+		cfg.BodyLimit = 1 << 20
+	}
+	if cfg.RedisPrefix == "" {
+		cfg.RedisPrefix = "cic:"
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Scheme == "https" {
+		s.secure = true
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	s.pages = pages
+	s.metrics = newHTTPMetrics(cfg.Registry)
+
+	s.app = fiber.New(fiber.Config{
+		AppName:               "cic",
+		BodyLimit:             cfg.BodyLimit,
+		ErrorHandler:          s.handleError,
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		// Behind a load balancer the client address comes from X-Forwarded-For;
+		// only trust it from private networks.
+		ProxyHeader:             fiber.HeaderXForwardedFor,
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          []string{"127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"},
+	})
+	s.routes()
+	return s, nil
+}
+
+// App exposes the Fiber app, for tests (app.Test) and for Listen.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Listen serves on addr until Shutdown.
+func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
+
+// Serve serves on an open listener (tests listen on 127.0.0.1:0).
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown stops accepting connections and waits for in-flight requests.
+func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+func (s *Server) routes() {
+	app := s.app
+	// The access log sits outside recover so a panic is still logged with its 500.
+	app.Use(s.requestID, s.metrics.middleware, s.accessLog, s.recoverPanics, securityHeaders)
+
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+	app.Get("/metrics", s.metricsHandler())
+	app.Get("/static/*", s.static)
+
+	api := app.Group("/api/v1", apiNoStore)
+	api.Post("/signup", s.apiSignup)
+	api.Post("/auth/login", s.apiLogin)
+	api.Post("/auth/refresh", s.apiRefresh)
+	api.Post("/auth/logout", s.apiLogout)
+	api.Get("/invitations/:token", s.apiGetInvitation)
+	api.Post("/invitations/:token/accept", s.apiAcceptInvitation)
+
+	// Bearer auth is attached per route, not as group middleware, so an
+	// unknown route is a 404 rather than a 401.
+	bearer := s.requireBearer
+	api.Get("/me", bearer, s.apiMe)
+	api.Get("/users", bearer, s.apiListUsers)
+	api.Post("/users", bearer, s.apiCreateUser)
+	api.Post("/users/invite", bearer, s.apiInviteUser)
+	api.Get("/users/:id", bearer, s.apiGetUser)
+	api.Patch("/users/:id", bearer, s.apiUpdateUser)
+	api.Post("/users/:id/deactivate", bearer, s.apiDeactivateUser)
+	api.Get("/departments", bearer, s.apiListDepartments)
+	api.Post("/departments", bearer, s.apiCreateDepartment)
+	api.Get("/departments/:id", bearer, s.apiGetDepartment)
+	api.Patch("/departments/:id", bearer, s.apiUpdateDepartment)
+	api.Delete("/departments/:id", bearer, s.apiDeleteDepartment)
+	api.Get("/audit", bearer, s.apiListAudit)
+	api.Use(s.apiNotFound)
+
+	s.pageRoutes()
+	app.Use(s.notFound)
+}
+
+// publicLink makes an absolute URL for links we hand out (invitations).
+func (s *Server) publicLink(c *fiber.Ctx, path string) string {
+	base := strings.TrimRight(s.cfg.PublicURL, "/")
+	if base == "" {
+		base = c.BaseURL()
+	}
+	return base + path
+}
