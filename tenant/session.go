@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -125,17 +126,23 @@ func (s *Service) Login(ctx context.Context, in LoginInput, m ClientMeta) (Token
 	var t Tenant
 	var u User
 	found := false
-	err := s.DB.slugTx(ctx, slug, func(tx pgx.Tx) error {
-		var err error
-		t, err = scanTenant(tx.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE slug = $1`, slug))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
+	// Text PostgreSQL cannot store (NUL, broken UTF-8) names no account:
+	// it goes the unknown-company way, through the same dummy hash.
+	lookup := slugPattern.MatchString(slug) && utf8.ValidString(email) && !strings.ContainsRune(email, 0)
+	if lookup {
+		err := s.DB.slugTx(ctx, slug, func(tx pgx.Tx) error {
+			var err error
+			t, err = scanTenant(tx.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE slug = $1`, slug))
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return Tokens{}, Principal{}, fmt.Errorf("login: %w", err)
 		}
-		return err
-	})
-	if err != nil {
-		return Tokens{}, Principal{}, fmt.Errorf("login: %w", err)
 	}
+	var err error
 	if t.ID != uuid.Nil && t.Status == "active" {
 		err = s.DB.Tx(ctx, t.ID, func(tx pgx.Tx) error {
 			var err error

@@ -81,6 +81,9 @@ func (s *Service) Signup(ctx context.Context, in SignupInput, m ClientMeta) (Sig
 			slug = "company"
 		}
 	}
+	// Suffixes go on the derived slug, which is valid; Slugify's own
+	// result may be empty (a name with no ASCII letters) or reserved.
+	base := strings.TrimRight(slug[:min(len(slug), 30)], "-")
 	for attempt := 0; ; attempt++ {
 		res, err := s.signup(ctx, in, slug, hash, m)
 		if err == nil || explicit || attempt == 4 {
@@ -89,7 +92,7 @@ func (s *Service) Signup(ctx context.Context, in SignupInput, m ClientMeta) (Sig
 		if e, ok := cic.AsError(err); !ok || e.Code != "slug_taken" {
 			return res, err
 		}
-		slug = strings.TrimRight(Slugify(in.Company)[:min(len(Slugify(in.Company)), 30)], "-") + "-" + randomSuffix()
+		slug = base + "-" + randomSuffix()
 	}
 }
 

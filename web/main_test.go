@@ -31,7 +31,7 @@ type testServer struct {
 	Rdb     *redis.Client
 }
 
-func newServer(t *testing.T, opts ...func(*tenant.Service)) *testServer {
+func newServer(t testing.TB, opts ...func(*tenant.Service)) *testServer {
 	t.Helper()
 	db := testenv.NewDB(t)
 	rdb := testenv.NewRedis(t)
@@ -79,7 +79,7 @@ func (a answer) str(path ...string) string {
 
 // call sends a request through the whole Fiber stack. body may be nil, a
 // string (sent as-is) or a value (encoded as JSON).
-func (ts *testServer) call(t *testing.T, method, path, token string, body any) answer {
+func (ts *testServer) call(t testing.TB, method, path, token string, body any) answer {
 	t.Helper()
 	req := newRequest(method, path, nil)
 	if body != nil {
@@ -93,7 +93,7 @@ func (ts *testServer) call(t *testing.T, method, path, token string, body any) a
 
 // jsonRequest builds a request whose body is body (a string sent as-is or
 // a value encoded as JSON).
-func jsonRequest(t *testing.T, method, path string, body any) *http.Request {
+func jsonRequest(t testing.TB, method, path string, body any) *http.Request {
 	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
@@ -118,7 +118,7 @@ func newRequest(method, path string, body io.Reader) *http.Request {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // do sends req through the whole Fiber stack and decodes the answer.
-func (ts *testServer) do(t *testing.T, req *http.Request) answer {
+func (ts *testServer) do(t testing.TB, req *http.Request) answer {
 	t.Helper()
 	method, path := req.Method, req.URL.Path
 	resp, err := ts.App().Test(req, 30_000)
@@ -138,7 +138,7 @@ func (ts *testServer) do(t *testing.T, req *http.Request) answer {
 
 // mustStatus fails unless the answer has the status; 4xx/5xx answers
 // must carry the error body.
-func (a answer) mustStatus(t *testing.T, want int) answer {
+func (a answer) mustStatus(t testing.TB, want int) answer {
 	t.Helper()
 	if a.Status != want {
 		t.Fatalf("status %d, want %d: %s", a.Status, want, a.Body)
@@ -160,7 +160,7 @@ type company struct {
 
 const goodPassword = "correct horse battery"
 
-func (ts *testServer) signup(t *testing.T, slug string) company {
+func (ts *testServer) signup(t testing.TB, slug string) company {
 	t.Helper()
 	a := ts.call(t, "POST", "/api/v1/signup", "", map[string]any{
 		"company": "Company " + slug, "slug": slug, "name": "Olive Owner",
@@ -173,7 +173,7 @@ func (ts *testServer) signup(t *testing.T, slug string) company {
 }
 
 // createUser makes a user with a password through the API and logs them in.
-func (ts *testServer) createUser(t *testing.T, c company, email, role string) company {
+func (ts *testServer) createUser(t testing.TB, c company, email, role string) company {
 	t.Helper()
 	a := ts.call(t, "POST", "/api/v1/users", c.Token, map[string]any{
 		"email": email, "name": "User " + role, "role": role, "password": goodPassword,
