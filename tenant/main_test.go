@@ -13,7 +13,7 @@ import (
 
 // newService returns a Service on a fresh database, wired like
 // production (trial hooks) but with cheap password hashing.
-func newService(t *testing.T) (*tenant.Service, *testenv.DB) {
+func newService(t testing.TB) (*tenant.Service, *testenv.DB) {
 	t.Helper()
 	db := testenv.NewDB(t)
 	rdb := testenv.NewRedis(t)

@@ -12,5 +12,8 @@ bash infra/scripts/services.sh up
 load_env
 ensure_go
 
+# Each benchmark group pairs a "baseline" sub-benchmark with the figures it
+# is compared to; benchreport prints every figure as a ratio to it.
+set -o pipefail
 # shellcheck disable=SC2086
-exec go test -run '^$' -bench "${BENCH:-.}" -benchmem ${BENCH_ARGS:-} ./...
+go test -run '^$' -bench "${BENCH:-.}" -benchmem ${BENCH_ARGS:-} ./... 2>&1 | go run ./infra/benchreport
