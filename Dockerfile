@@ -12,9 +12,13 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin cic
+ && useradd --system --uid 10001 --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin cic \
+ && install -d -o cic -g cic /data
 COPY --from=build /out/cic /usr/local/bin/cic
 USER cic
-ENV HTTP_ADDR=:8080
+# JWT signing keys live in DATA_DIR unless JWT_KEYS is set; keep it on a volume.
+ENV HTTP_ADDR=:8080 DATA_DIR=/data
+WORKDIR /data
+VOLUME /data
 EXPOSE 8080
 CMD ["cic", "serve"]

@@ -21,6 +21,8 @@ host=${host#[}
 host=${host%]}
 case $host in *:*) HEALTH_URL="http://[$host]:$port/healthz" ;; *) HEALTH_URL="http://$host:$port/healthz" ;; esac
 export PUBLIC_URL=${PUBLIC_URL:-http://localhost:$port}
+# The server keeps its JWT signing keys in DATA_DIR: the same folder as the services.
+export DATA_DIR=${DATA_DIR:-$DATA}
 
 BIN=$DATA/bin/cic
 log "building $BIN"

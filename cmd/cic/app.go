@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cic-platform/cic/infra"
+	"github.com/cic-platform/cic/metering"
+	"github.com/cic-platform/cic/tenant"
+	"github.com/cic-platform/cic/tenant/seats"
+)
+
+// redisPrefix namespaces the product's own Redis keys (rate limits, CSRF
+// tokens); asynq keeps its "asynq:" keys apart.
+const redisPrefix = "cic:"
+
+// app is what serve, worker and demo share: the app-role pool, Redis and
+// the tenancy service wired like production.
+type app struct {
+	cfg     Config
+	log     *slog.Logger
+	pool    *pgxpool.Pool
+	redis   *redis.Client
+	tenants *tenant.Service
+}
+
+// openApp connects to PostgreSQL as the app role and to Redis and builds
+// the tenant service, signing with keys. passwords, when not nil,
+// overrides the argon2 costs (tests only).
+func openApp(ctx context.Context, cfg Config, log *slog.Logger, keys *tenant.Keys, passwords *tenant.PasswordParams) (*app, error) {
+	dsn, err := cfg.AppDSN()
+	if err != nil {
+		return nil, err
+	}
+	pool, err := infra.OpenPool(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres %s: %w", redact(dsn), err)
+	}
+	rdb, err := infra.OpenRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("redis %s: %w", redact(cfg.RedisURL), err)
+	}
+	svc := tenant.NewService(&tenant.DB{Pool: pool}, keys, tenant.NewLimiter(rdb, redisPrefix, tenant.DefaultLimits))
+	if passwords != nil {
+		svc.Password = *passwords
+	}
+	// Every new tenant starts with the trial contacts and seats, recorded
+	// in the sign-up transaction by the packages that own those tables.
+	svc.OnSignup = []tenant.SignupHook{metering.TrialHook(metering.DefaultTrial), seats.TrialHook(seats.DefaultTrial)}
+	log.Debug("connected", "postgres", redact(dsn), "redis", redact(cfg.RedisURL))
+	return &app{cfg: cfg, log: log, pool: pool, redis: rdb, tenants: svc}, nil
+}
+
+// loadKeys returns the JWT signing ring: JWT_KEYS when set (several
+// replicas), else DATA_DIR/jwt-keys, created on first use (one machine).
+func loadKeys(cfg Config) (*tenant.Keys, error) {
+	if cfg.JWTKeys != "" {
+		keys, err := tenant.ParseKeys(cfg.JWTKeys)
+		if err != nil {
+			return nil, fmt.Errorf("JWT_KEYS: %w", err)
+		}
+		return keys, nil
+	}
+	path := filepath.Join(cfg.DataDir, "jwt-keys")
+	keys, err := tenant.LoadOrCreateKeys(path)
+	if err != nil {
+		return nil, fmt.Errorf("JWT signing keys %s (set DATA_DIR to a writable folder, or JWT_KEYS): %w", path, err)
+	}
+	return keys, nil
+}
+
+// Close releases the connections; the caller has stopped using them.
+func (a *app) Close() {
+	if err := a.redis.Close(); err != nil {
+		a.log.Warn("closing redis", "err", err)
+	}
+	a.pool.Close()
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cic-platform/cic/infra"
+	"github.com/cic-platform/cic/tenant"
+)
+
+// Defaults point at the private PostgreSQL and Redis that
+// infra/scripts/services.sh starts, so a fresh checkout runs unconfigured.
+const (
+	defaultDatabaseURL   = "postgres://postgres@127.0.0.1:55432/cic?sslmode=disable"
+	defaultAppDBUser     = "cic_app"
+	defaultAppDBPassword = "cic_app"
+	defaultRedisURL      = "redis://127.0.0.1:56379/0"
+	defaultHTTPAddr      = ":8080"
+	defaultPublicURL     = "http://localhost:8080"
+	defaultDataDir       = "./.data"
+)
+
+// Config is everything cic reads from the environment.
+type Config struct {
+	// DatabaseURL is the owner's (superuser or schema owner's) URL: only
+	// migrate uses it directly; the others derive the app role's from it.
+	DatabaseURL string
+	// AppDatabaseURL, when set, is used as is by serve, worker and demo
+	// instead of DatabaseURL with the app role's credentials.
+	AppDatabaseURL string
+	AppRole        infra.AppRole
+	RedisURL       string
+	HTTPAddr       string
+	PublicURL      string
+	DataDir        string
+	// JWTKeys is a comma-separated list of base64 Ed25519 seeds; empty
+	// means DataDir/jwt-keys, created on first start.
+	JWTKeys   string
+	LogLevel  slog.Level
+	LogFormat string // json or text
+}
+
+// envVar documents one setting, for `cic help` and for LoadConfig.
+type envVar struct {
+	name, def, help string
+}
+
+var envVars = []envVar{
+	{"DATABASE_URL", defaultDatabaseURL, "PostgreSQL URL of the owner role (runs migrations, creates the app role)"},
+	{"APP_DB_USER", defaultAppDBUser, "app role that serve/worker/demo connect as (no BYPASSRLS)"},
+	{"APP_DB_PASSWORD", defaultAppDBPassword, "password of the app role"},
+	{"APP_DATABASE_URL", "", "full URL for the app role; default: DATABASE_URL with APP_DB_USER/APP_DB_PASSWORD"},
+	{"REDIS_URL", defaultRedisURL, "Redis URL (rate limits, CSRF tokens, job queue)"},
+	{"HTTP_ADDR", defaultHTTPAddr, "address serve listens on"},
+	{"PUBLIC_URL", defaultPublicURL, "URL users reach the server at (links, Secure cookies when https)"},
+	{"DATA_DIR", defaultDataDir, "folder for local state (JWT signing keys in DATA_DIR/jwt-keys)"},
+	{"JWT_KEYS", "", "comma-separated base64 Ed25519 seeds, first one signs; overrides DATA_DIR/jwt-keys"},
+	{"LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"LOG_FORMAT", "text", "text or json"},
+}
+
+// Same rule as infra.Migrate's: the role name is spliced into SQL.
+var appRoleName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// LoadConfig reads the environment through getenv, applying defaults. All
+// invalid settings are reported at once, so one run fixes them all.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	get := func(key, def string) string {
+		if v := strings.TrimSpace(getenv(key)); v != "" {
+			return v
+		}
+		return def
+	}
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	cfg := Config{
+		DatabaseURL:    get("DATABASE_URL", defaultDatabaseURL),
+		AppDatabaseURL: get("APP_DATABASE_URL", ""),
+		AppRole:        infra.AppRole{Name: get("APP_DB_USER", defaultAppDBUser), Password: get("APP_DB_PASSWORD", defaultAppDBPassword)},
+		RedisURL:       get("REDIS_URL", defaultRedisURL),
+		HTTPAddr:       get("HTTP_ADDR", defaultHTTPAddr),
+		PublicURL:      strings.TrimRight(get("PUBLIC_URL", defaultPublicURL), "/"),
+		DataDir:        get("DATA_DIR", defaultDataDir),
+		JWTKeys:        get("JWT_KEYS", ""),
+		LogFormat:      strings.ToLower(get("LOG_FORMAT", "text")),
+	}
+
+	if err := checkPostgresURL(cfg.DatabaseURL); err != nil {
+		bad("DATABASE_URL", "%v", err)
+	}
+	if cfg.AppDatabaseURL != "" {
+		if err := checkPostgresURL(cfg.AppDatabaseURL); err != nil {
+			bad("APP_DATABASE_URL", "%v", err)
+		}
+	}
+	if !appRoleName.MatchString(cfg.AppRole.Name) {
+		bad("APP_DB_USER", "%q is not a plain lower-case identifier (letters, digits, _; at most 63)", cfg.AppRole.Name)
+	}
+	if _, err := redis.ParseURL(cfg.RedisURL); err != nil {
+		bad("REDIS_URL", "%v", err)
+	} else if _, err := asynq.ParseRedisURI(cfg.RedisURL); err != nil {
+		// The worker dials Redis through asynq, which reads the URL itself.
+		bad("REDIS_URL", "%v", err)
+	}
+	if addr, err := normalizeAddr(cfg.HTTPAddr); err != nil {
+		bad("HTTP_ADDR", "%v", err)
+	} else {
+		cfg.HTTPAddr = addr
+	}
+	if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("PUBLIC_URL", "%q is not an absolute http(s) URL", cfg.PublicURL)
+	}
+	if cfg.JWTKeys != "" {
+		if _, err := tenant.ParseKeys(cfg.JWTKeys); err != nil {
+			bad("JWT_KEYS", "%v", err)
+		}
+	}
+	switch lvl := strings.ToLower(get("LOG_LEVEL", "info")); lvl {
+	case "debug":
+		cfg.LogLevel = slog.LevelDebug
+	case "info":
+		cfg.LogLevel = slog.LevelInfo
+	case "warn", "warning":
+		cfg.LogLevel = slog.LevelWarn
+	case "error":
+		cfg.LogLevel = slog.LevelError
+	default:
+		bad("LOG_LEVEL", "%q: want debug, info, warn or error", lvl)
+	}
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		bad("LOG_FORMAT", "%q: want text or json", cfg.LogFormat)
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+// checkPostgresURL accepts only URLs: infra.AppURL swaps the credentials
+// of a URL, which a key=value DSN does not allow.
+func checkPostgresURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		// url's error quotes the whole URL, password included.
+		return errors.New("not a valid URL")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return fmt.Errorf("want a postgres:// URL, got scheme %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return errors.New("no host in URL")
+	}
+	return nil
+}
+
+// normalizeAddr accepts "host:port", ":port" and a bare port (as
+// infra/scripts/run.sh does) and returns host:port.
+func normalizeAddr(addr string) (string, error) {
+	if !strings.Contains(addr, ":") {
+		addr = ":" + addr
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%q: want host:port or :port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "", fmt.Errorf("%q: port must be a number from 0 to 65535", addr)
+	}
+	return addr, nil
+}
+
+// AppDSN is the URL serve, worker and demo connect with.
+func (c Config) AppDSN() (string, error) {
+	if c.AppDatabaseURL != "" {
+		return c.AppDatabaseURL, nil
+	}
+	dsn, err := infra.AppURL(c.DatabaseURL, c.AppRole)
+	if err != nil {
+		return "", fmt.Errorf("app database url: %w", err)
+	}
+	return dsn, nil
+}
+
+// NewLogger returns the process logger, writing to w.
+func (c Config) NewLogger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// redact hides the password of a URL for logs.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cic-platform/cic/web"
+)
+
+// shutdownTimeout bounds the wait for in-flight requests on SIGTERM; it
+// stays under the usual 30 s a container runtime grants before SIGKILL.
+const shutdownTimeout = 10 * time.Second
+
+func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	slog.SetDefault(log)
+	keys, err := loadKeys(cfg)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, log, keys, m.passwords)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	srv, err := web.New(web.Config{
+		Tenants:     a.tenants,
+		Pool:        a.pool,
+		Redis:       a.redis,
+		Logger:      log,
+		PublicURL:   cfg.PublicURL,
+		RedisPrefix: redisPrefix,
+		// A registry of our own rather than the global one, so /metrics
+		// shows exactly what this process registered.
+		Registry: prometheus.NewRegistry(),
+	})
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+
+	listenErr := make(chan error, 1)
+	go func() { listenErr <- srv.Listen(cfg.HTTPAddr) }()
+	log.Info("starting HTTP server", "addr", cfg.HTTPAddr, "public_url", cfg.PublicURL)
+
+	select {
+	case err := <-listenErr:
+		// Listen only returns early when it could not start (port taken).
+		if err == nil {
+			err = errors.New("server stopped unexpectedly")
+		}
+		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down", "timeout", shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	// Bounded: a signal that lands before Listen has bound the port
+	// leaves a listener Shutdown never saw.
+	select {
+	case err := <-listenErr:
+		if err != nil {
+			log.Warn("listener", "err", err)
+		}
+	case <-sctx.Done():
+		log.Warn("listener did not stop within the shutdown timeout")
+	}
+	log.Info("stopped")
+	return nil
+}
