@@ -69,7 +69,7 @@ on_signal() {
 	log "stopped. PostgreSQL and Redis are still running; 'make down' stops them."
 	exit "$1"
 }
-trap 'on_signal 130' INT
+trap 'on_signal 0' INT # Ctrl-C is how one stops it: not a failure
 trap 'on_signal 143' TERM
 trap 'on_signal 129' HUP
 
@@ -115,7 +115,14 @@ status=0
 wait -n "$serve_pid" "$worker_pid" || status=$?
 trap - INT TERM HUP
 if kill -0 "$serve_pid" 2>/dev/null; then which=worker; else which=server; fi
+# Ctrl-C reaches the whole foreground process group: server and worker may
+# stop cleanly (status 0) before this shell's trap runs. That is a normal stop.
+if [ "$status" -eq 0 ]; then
+	log "the $which stopped; stopping the other"
+	stop_children
+	log "stopped. PostgreSQL and Redis are still running; 'make down' stops them."
+	exit 0
+fi
 log "the $which exited (status $status); stopping the other"
 stop_children
-[ "$status" -ne 0 ] || status=1
 exit "$status"
