@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -100,11 +102,27 @@ func ensureRole(ctx context.Context, db *sql.DB, role AppRole) error {
 		return nil
 	}
 	// An existing role is brought back to the safe attributes, whatever
-	// someone did to it by hand.
-	if _, err := db.ExecContext(ctx, fmt.Sprintf(`ALTER ROLE %s LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD %s`, role.Name, lit)); err != nil {
+	// someone did to it by hand. Roles are shared by the whole cluster, so
+	// two migrations at once (replicas, test packages) can collide on the
+	// same catalog row: "tuple concurrently updated" is retried.
+	var err error
+	for attempt := range 5 {
+		_, err = db.ExecContext(ctx, fmt.Sprintf(`ALTER ROLE %s LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD %s`, role.Name, lit))
+		if err == nil || !isConcurrentUpdate(err) {
+			break
+		}
+		time.Sleep(time.Duration(20*(attempt+1)) * time.Millisecond)
+	}
+	if err != nil {
 		return fmt.Errorf("alter app role: %w", err)
 	}
 	return nil
+}
+
+func isConcurrentUpdate(err error) bool {
+	type coder interface{ SQLState() string }
+	var c coder
+	return errors.As(err, &c) && c.SQLState() == "XX000" && strings.Contains(err.Error(), "concurrently updated")
 }
 
 func escapeLiteral(s string) string {
