@@ -16,6 +16,7 @@ import (
 // per account, shared by every replica through Redis (GCRA).
 type Limits struct {
 	SignupPerIP     redis_rate.Limit
+	SignupPerEmail  redis_rate.Limit
 	LoginPerIP      redis_rate.Limit
 	LoginPerAccount redis_rate.Limit
 }
@@ -23,6 +24,7 @@ type Limits struct {
 // DefaultLimits: generous for offices behind one NAT, tight per account.
 var DefaultLimits = Limits{
 	SignupPerIP:     redis_rate.Limit{Rate: 10, Burst: 10, Period: time.Hour},
+	SignupPerEmail:  redis_rate.Limit{Rate: 3, Burst: 3, Period: time.Hour},
 	LoginPerIP:      redis_rate.Limit{Rate: 60, Burst: 30, Period: time.Minute},
 	LoginPerAccount: redis_rate.Limit{Rate: 10, Burst: 10, Period: 15 * time.Minute},
 }

@@ -68,6 +68,10 @@ func (s *Service) Signup(ctx context.Context, in SignupInput, m ClientMeta) (Sig
 		if err := s.Limiter.allow(ctx, "signup:ip:"+m.IP, s.Limiter.Limits.SignupPerIP); err != nil {
 			return SignupResult{}, err
 		}
+		// Per account: one address cannot mint companies from many IPs.
+		if err := s.Limiter.allow(ctx, "signup:email:"+in.Email, s.Limiter.Limits.SignupPerEmail); err != nil {
+			return SignupResult{}, err
+		}
 	}
 	hash, err := hashPassword(s.Password, in.Password)
 	if err != nil {

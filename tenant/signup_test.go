@@ -255,6 +255,25 @@ func TestSignup_IsRateLimitedPerIP(t *testing.T) {
 	}
 }
 
+func TestSignup_IsRateLimitedPerEmail(t *testing.T) {
+	s, db := newService(t)
+	c := ctx(t)
+	s.Limiter = tenant.NewLimiter(testenv.NewRedis(t), testenv.Prefix(), tenant.Limits{SignupPerEmail: redis_rate.PerHour(1)})
+	first := signupInput("Acme", "acme")
+	_, err := s.Signup(c, first, tenant.ClientMeta{IP: "192.0.2.1"})
+	mustOK(t, err)
+	// Same address (in another case), another IP: still the same account.
+	again := signupInput("Beta", "beta")
+	again.Email = strings.ToUpper(first.Email)
+	_, err = s.Signup(c, again, tenant.ClientMeta{IP: "192.0.2.2"})
+	wantError(t, err, cic.ERATELIMIT, "rate_limited")
+	_, err = s.Signup(c, signupInput("Gamma", "gamma"), tenant.ClientMeta{IP: "192.0.2.3"})
+	mustOK(t, err)
+	if n := countRows(t, db, "tenants"); n != 2 {
+		t.Fatalf("%d tenants, want 2", n)
+	}
+}
+
 func TestSignup_TenantsAreIsolatedByID(t *testing.T) {
 	s, _ := newService(t)
 	c := ctx(t)
