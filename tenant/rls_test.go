@@ -162,5 +162,8 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 	if _, err := s.CreateUser(c, a, tenant.NewUser{Email: "agent@a.example", Name: "Agent", Role: cic.RoleAgent, Password: "s3cret pass phrase", DepartmentID: &d.ID}); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := s.CreateAPIKey(c, a, "PBX"); err != nil {
+		t.Fatal(err)
+	}
 	_ = uuid.Nil
 }

@@ -146,6 +146,9 @@ func (s *Server) routes() {
 	api.Patch("/departments/:id", bearer, s.apiUpdateDepartment)
 	api.Delete("/departments/:id", bearer, s.apiDeleteDepartment)
 	api.Get("/audit", bearer, s.apiListAudit)
+	api.Get("/api-keys", bearer, s.apiListAPIKeys)
+	api.Post("/api-keys", bearer, s.apiCreateAPIKey)
+	api.Delete("/api-keys/:id", bearer, s.apiRevokeAPIKey)
 	api.Use(s.apiNotFound)
 
 	s.pageRoutes()
