@@ -2,6 +2,7 @@ package tenant_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -163,6 +164,35 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 		t.Fatal(err)
 	}
 	if _, _, err := s.CreateAPIKey(c, a, "PBX"); err != nil {
+		t.Fatal(err)
+	}
+	// Metering's tables, written as the app role inside the tenant's Tx.
+	err = s.DB.Tx(c, r.Tenant.ID, func(tx pgx.Tx) error {
+		var bundle uuid.UUID
+		if err := tx.QueryRow(c, `SELECT id FROM bundles WHERE tenant_id = $1 LIMIT 1`, r.Tenant.ID).Scan(&bundle); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`INSERT INTO metering_settings (tenant_id) VALUES ($1)`,
+			`INSERT INTO meter_records (tenant_id, contact_id, bundle_id, cost_num, cost_den, currency, channel, direction, handled_at, source)
+				VALUES ($1, 'c-1', $2, 0, 250, 'EUR', 'chat', 'inbound', now(), 'api')`,
+			`INSERT INTO forfeits (tenant_id, bundle_id, contacts, value_num, value_den, currency, expired_at)
+				VALUES ($1, $2, 1, 0, 1, 'EUR', now())`,
+			`INSERT INTO topup_requests (tenant_id, id, contacts, price_minor, currency, validity_days)
+				VALUES ($1, gen_random_uuid(), 1000, 2000, 'EUR', 365)`,
+			`INSERT INTO balance_warnings (tenant_id, cycle, percent, remaining) VALUES ($1, 250, 20, 50)`,
+		} {
+			args := []any{r.Tenant.ID}
+			if strings.Contains(q, "$2") {
+				args = append(args, bundle)
+			}
+			if _, err := tx.Exec(c, q, args...); err != nil {
+				return fmt.Errorf("%s: %w", q[:30], err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	_ = uuid.Nil
