@@ -2,6 +2,7 @@ package metering
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -89,6 +90,9 @@ func (m *Meter) Meter(ctx context.Context, tenantID uuid.UUID, source string, co
 	}
 	if len(valid) == 0 {
 		return res, nil
+	}
+	if m.reqs == nil {
+		return res, errors.New("meter: not started")
 	}
 	req := &request{tenant: tenantID, source: source, contacts: valid, done: make(chan outcome, 1)}
 	select {
