@@ -305,13 +305,17 @@ func (m *Meter) writeTenant(ctx context.Context, tx pgx.Tx, p *pending, outs map
 		return nil
 	}
 
-	bundles, err := loadDrawBundles(ctx, tx, p.tenant)
+	// The clock is read now, under the tenant lock, not now() (the time
+	// the transaction began, maybe long before it got the lock): once
+	// ExpireBundles has recorded a bundle's forfeit under this lock, every
+	// later draw must see that bundle expired.
+	var at time.Time
+	if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&at); err != nil {
+		return fmt.Errorf("clock: %w", err)
+	}
+	bundles, err := loadDrawBundles(ctx, tx, p.tenant, at)
 	if err != nil {
 		return err
-	}
-	var at time.Time
-	if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&at); err != nil {
-		return fmt.Errorf("clock: %w", err)
 	}
 	d := drawDown(bundles, len(fresh), at)
 	src := d.sources(len(fresh))
@@ -402,10 +406,10 @@ func requestTopup(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, st Setting
 	return nil
 }
 
-func loadDrawBundles(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID) ([]drawBundle, error) {
+func loadDrawBundles(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, at time.Time) ([]drawBundle, error) {
 	rows, err := tx.Query(ctx, `SELECT id, contacts, remaining, price_minor, valid_from, valid_until, created_at
-		FROM bundles WHERE tenant_id = $1 AND remaining > 0 AND valid_from <= now() AND valid_until > now()
-		ORDER BY valid_until, created_at, id`, tenantID)
+		FROM bundles WHERE tenant_id = $1 AND remaining > 0 AND valid_from <= $2 AND valid_until > $2
+		ORDER BY valid_until, created_at, id`, tenantID, at)
 	if err != nil {
 		return nil, fmt.Errorf("load bundles: %w", err)
 	}
@@ -419,4 +423,3 @@ func loadDrawBundles(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID) ([]draw
 	}
 	return out, nil
 }
-

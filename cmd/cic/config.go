@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -48,6 +49,12 @@ type Config struct {
 	JWTKeys   string
 	LogLevel  slog.Level
 	LogFormat string // json or text
+	// SMTPAddr is the SMTP relay (host:port) the worker mails through;
+	// empty means e-mail is off and messages are logged instead.
+	SMTPAddr string
+	// SMTPFrom is the sender of that mail; empty means
+	// metering.DefaultMailFrom.
+	SMTPFrom string
 }
 
 // envVar documents one setting, for `cic help` and for LoadConfig.
@@ -67,6 +74,8 @@ var envVars = []envVar{
 	{"JWT_KEYS", "", "comma-separated base64 Ed25519 seeds, first one signs; overrides DATA_DIR/jwt-keys"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LOG_FORMAT", "text", "text or json"},
+	{"SMTP_ADDR", "", "SMTP relay host:port for e-mail (low-balance warnings); empty: e-mail is logged, not sent"},
+	{"SMTP_FROM", "cic@localhost", "sender address of that e-mail"},
 }
 
 // Same rule as infra.Migrate's: the role name is spliced into SQL.
@@ -96,6 +105,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DataDir:        get("DATA_DIR", defaultDataDir),
 		JWTKeys:        get("JWT_KEYS", ""),
 		LogFormat:      strings.ToLower(get("LOG_FORMAT", "text")),
+		SMTPAddr:       get("SMTP_ADDR", ""),
+		SMTPFrom:       get("SMTP_FROM", ""),
 	}
 
 	if err := checkPostgresURL(cfg.DatabaseURL); err != nil {
@@ -142,6 +153,18 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		bad("LOG_FORMAT", "%q: want text or json", cfg.LogFormat)
+	}
+	if cfg.SMTPAddr != "" {
+		if host, port, err := net.SplitHostPort(cfg.SMTPAddr); err != nil || host == "" {
+			bad("SMTP_ADDR", "%q: want host:port", cfg.SMTPAddr)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			bad("SMTP_ADDR", "%q: port must be a number from 1 to 65535", cfg.SMTPAddr)
+		}
+	}
+	if cfg.SMTPFrom != "" {
+		if _, err := mail.ParseAddress(cfg.SMTPFrom); err != nil {
+			bad("SMTP_FROM", "%q is not an e-mail address", cfg.SMTPFrom)
+		}
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)

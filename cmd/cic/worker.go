@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
 )
 
@@ -31,15 +32,33 @@ type periodic struct {
 func periodicTasks() []periodic {
 	return []periodic{
 		{spec: tenant.PurgeSessionsSchedule, task: tenant.NewPurgeSessionsTask(), queue: tenant.PurgeSessionsQueue, id: tenant.TypePurgeSessions},
+		{spec: metering.ExpireBundlesSchedule, task: metering.NewExpireBundlesTask(), queue: metering.TasksQueue, id: metering.TypeExpireBundles},
+		{spec: metering.LowBalanceSchedule, task: metering.NewLowBalanceTask(), queue: metering.TasksQueue, id: metering.TypeLowBalance},
 	}
 }
 
 // taskMux routes every task type the worker runs to its handler.
-func taskMux(tenants *tenant.Service, log *slog.Logger) *asynq.ServeMux {
+func taskMux(tenants *tenant.Service, meter *metering.Tasks, log *slog.Logger) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.Use(logTasks(log))
 	mux.HandleFunc(tenant.TypePurgeSessions, tenants.HandlePurgeSessions)
+	mux.HandleFunc(metering.TypeExpireBundles, meter.HandleExpireBundles)
+	mux.HandleFunc(metering.TypeLowBalance, meter.HandleLowBalance)
 	return mux
+}
+
+// meteringTasks wires the metering jobs: the app's database, and e-mail
+// through SMTP_ADDR (logged instead when it is not set).
+func meteringTasks(a *app, cfg Config, log *slog.Logger) *metering.Tasks {
+	if cfg.SMTPAddr == "" {
+		log.Info("e-mail is off (SMTP_ADDR not set): low-balance warnings are logged, not mailed")
+	}
+	return &metering.Tasks{
+		DB:        a.tenants.DB,
+		Mailer:    metering.NewMailer(cfg.SMTPAddr, cfg.SMTPFrom, log),
+		PublicURL: cfg.PublicURL,
+		Logger:    log,
+	}
 }
 
 func (m *Main) worker(ctx context.Context, cfg Config, log *slog.Logger) error {
@@ -59,7 +78,7 @@ func (m *Main) worker(ctx context.Context, cfg Config, log *slog.Logger) error {
 	alog := asynqLogger{log.With("component", "asynq")}
 	level := asynqLevel(cfg.LogLevel)
 
-	mux := taskMux(a.tenants, log)
+	mux := taskMux(a.tenants, meteringTasks(a, cfg, log), log)
 
 	srv := asynq.NewServer(redisOpt, asynq.Config{
 		Queues:          queues,
