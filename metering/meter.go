@@ -95,6 +95,13 @@ func (m *Meter) Meter(ctx context.Context, tenantID uuid.UUID, source string, co
 		return res, errors.New("meter: not started")
 	}
 	req := &request{tenant: tenantID, source: source, contacts: valid, done: make(chan outcome, 1)}
+	// Checked first: with room in the queue, a select would happily pick
+	// the send after Close, and nobody would ever answer.
+	select {
+	case <-m.quit:
+		return res, errClosed
+	default:
+	}
 	select {
 	case m.reqs <- req:
 	case <-m.quit:

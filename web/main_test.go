@@ -29,6 +29,7 @@ type testServer struct {
 	Tenants *tenant.Service
 	DB      *testenv.DB
 	Rdb     *redis.Client
+	Meter   *metering.Meter
 }
 
 func newServer(t testing.TB, opts ...func(*tenant.Service)) *testServer {
@@ -41,12 +42,16 @@ func newServer(t testing.TB, opts ...func(*tenant.Service)) *testServer {
 	for _, o := range opts {
 		o(svc)
 	}
+	meter := metering.NewMeter(svc.DB)
+	meter.Start()
+	t.Cleanup(meter.Close)
 	srv, err := web.New(web.Config{Tenants: svc, Pool: db.App, Redis: rdb, PublicURL: "http://cic.test", RedisPrefix: testenv.Prefix(), BodyLimit: 64 << 10,
+		Meter:  meter,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{Server: srv, Tenants: svc, DB: db, Rdb: rdb}
+	return &testServer{Server: srv, Tenants: svc, DB: db, Rdb: rdb, Meter: meter}
 }
 
 // answer is a decoded response.

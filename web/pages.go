@@ -38,7 +38,7 @@ func navFor(r cic.Role) []navItem {
 		items = append(items, navItem{"/users", "Users"})
 	}
 	if r.Manages() {
-		items = append(items, navItem{"/departments", "Departments"}, navItem{"/audit", "Audit log"})
+		items = append(items, navItem{"/departments", "Departments"}, navItem{"/usage", "Usage"}, navItem{"/audit", "Audit log"})
 	}
 	return items
 }

@@ -11,12 +11,19 @@ import (
 	"github.com/cic-platform/cic/tenant/seats"
 )
 
+// chartDays is how many days the dashboard's usage chart shows.
+const chartDays = 14
+
 type dashboard struct {
 	Tenant    tenant.Tenant
 	Bundles   []metering.Bundle
 	Remaining int64
 	Seats     int
 	Welcome   bool
+	// Usage, Chart and Warnings are for roles that may see usage.
+	Usage    *metering.Balance
+	Chart    *usageChart
+	Warnings []metering.Warning
 }
 
 func (s *Server) dashboardPage(c *fiber.Ctx) error {
@@ -41,5 +48,32 @@ func (s *Server) dashboardPage(c *fiber.Ctx) error {
 	for _, b := range d.Bundles {
 		d.Remaining += b.Remaining
 	}
+	if metering.CanView(p.Role) {
+		b, err := metering.GetBalance(ctx, s.cfg.Tenants.DB, p.TenantID, now)
+		if err != nil {
+			return err
+		}
+		d.Usage = &b
+		days, err := metering.Daily(ctx, s.cfg.Tenants.DB, p.TenantID, now.AddDate(0, 0, -(chartDays-1)), now)
+		if err != nil {
+			return err
+		}
+		d.Chart = newUsageChart(days)
+		if d.Warnings, err = metering.UnreadWarnings(ctx, s.cfg.Tenants.DB, p.TenantID); err != nil {
+			return err
+		}
+	}
 	return s.render(c, "dashboard", pageData{Title: "Dashboard", Data: d})
+}
+
+// warningsReadSubmit dismisses the low-balance warnings on the dashboard.
+func (s *Server) warningsReadSubmit(c *fiber.Ctx) error {
+	a, err := usageViewer(c)
+	if err != nil {
+		return err
+	}
+	if err := metering.MarkWarningsRead(c.UserContext(), s.cfg.Tenants.DB, a.TenantID); err != nil {
+		return err
+	}
+	return c.Redirect("/dashboard", fiber.StatusSeeOther)
 }

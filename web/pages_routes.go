@@ -24,4 +24,9 @@ func (s *Server) pageRoutes() {
 	app.Post("/departments/:id", csrf, auth, s.departmentUpdateSubmit)
 	app.Post("/departments/:id/delete", csrf, auth, s.departmentDeleteSubmit)
 	app.Get("/audit", csrf, auth, s.auditPage)
+	app.Get("/usage", csrf, auth, s.usagePage)
+	app.Post("/usage/warnings/read", csrf, auth, s.warningsReadSubmit)
+	app.Post("/usage/policy", csrf, auth, s.usagePolicySubmit)
+	app.Post("/usage/api-keys", csrf, auth, s.usageKeyCreateSubmit)
+	app.Post("/usage/api-keys/:id/revoke", csrf, auth, s.usageKeyRevokeSubmit)
 }

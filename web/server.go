@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
 )
 
@@ -42,6 +43,11 @@ type Config struct {
 	Registry *prometheus.Registry
 	// BodyLimit caps request bodies; 0 means 1 MiB.
 	BodyLimit int
+	// IngestBodyLimit caps the body of POST /api/v1/usage/contacts, which
+	// carries up to 1,000 contacts; 0 means 4 MiB.
+	IngestBodyLimit int
+	// Meter meters the contacts integrators report; it must be started.
+	Meter *metering.Meter
 }
 
 // Server is the Fiber application with its dependencies.
@@ -56,8 +62,8 @@ type Server struct {
 
 // New builds the application and its routes.
 func New(cfg Config) (*Server, error) {
-	if cfg.Tenants == nil || cfg.Pool == nil || cfg.Redis == nil {
-		return nil, fmt.Errorf("web: Tenants, Pool and Redis are required")
+	if cfg.Tenants == nil || cfg.Pool == nil || cfg.Redis == nil || cfg.Meter == nil {
+		return nil, fmt.Errorf("web: Tenants, Pool, Redis and Meter are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -67,6 +73,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = 1 << 20
+	}
+	if cfg.IngestBodyLimit == 0 {
+		cfg.IngestBodyLimit = 4 << 20
 	}
 	if cfg.RedisPrefix == "" {
 		cfg.RedisPrefix = "cic:"
@@ -83,8 +92,10 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newHTTPMetrics(cfg.Registry)
 
 	s.app = fiber.New(fiber.Config{
-		AppName:               "cic",
-		BodyLimit:             cfg.BodyLimit,
+		AppName: "cic",
+		// Fiber reads bodies up to the larger limit; limitBody holds every
+		// route but ingest to the smaller one.
+		BodyLimit:             max(cfg.BodyLimit, cfg.IngestBodyLimit),
 		ErrorHandler:          s.handleError,
 		DisableStartupMessage: true,
 		ReadTimeout:           30 * time.Second,
@@ -115,7 +126,7 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWith
 func (s *Server) routes() {
 	app := s.app
 	// The access log sits outside recover so a panic is still logged with its 500.
-	app.Use(s.requestID, s.metrics.middleware, s.accessLog, s.recoverPanics, securityHeaders)
+	app.Use(s.requestID, s.metrics.middleware, s.accessLog, s.recoverPanics, securityHeaders, s.limitBody)
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
@@ -149,6 +160,12 @@ func (s *Server) routes() {
 	api.Get("/api-keys", bearer, s.apiListAPIKeys)
 	api.Post("/api-keys", bearer, s.apiCreateAPIKey)
 	api.Delete("/api-keys/:id", bearer, s.apiRevokeAPIKey)
+	// Integrators report handled contacts with an API key, not a user token.
+	api.Post("/usage/contacts", s.requireAPIKey, s.apiIngestContacts)
+	api.Get("/usage/balance", bearer, s.apiUsageBalance)
+	api.Get("/usage/daily", bearer, s.apiUsageDaily)
+	api.Get("/usage/policy", bearer, s.apiGetUsagePolicy)
+	api.Put("/usage/policy", bearer, s.apiPutUsagePolicy)
 	api.Use(s.apiNotFound)
 
 	s.pageRoutes()
@@ -162,4 +179,16 @@ func (s *Server) publicLink(c *fiber.Ctx, path string) string {
 		base = c.BaseURL()
 	}
 	return base + path
+}
+
+// ingestPath is the one route allowed IngestBodyLimit.
+const ingestPath = "/api/v1/usage/contacts"
+
+// limitBody answers 413 when a body exceeds BodyLimit, except on the
+// ingest route, which Fiber already held to IngestBodyLimit.
+func (s *Server) limitBody(c *fiber.Ctx) error {
+	if len(c.Request().Body()) > s.cfg.BodyLimit && !(c.Method() == fiber.MethodPost && strings.EqualFold(strings.TrimSuffix(c.Path(), "/"), ingestPath)) {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	return c.Next()
 }

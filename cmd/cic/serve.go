@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/web"
 )
 
@@ -28,8 +29,17 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer a.Close()
 
+	// The Meter's flushers commit the contacts integrators report; it
+	// starts before the server takes requests and closes after the last
+	// request has finished, so no acknowledged contact is left behind.
+	meter := metering.NewMeter(a.tenants.DB)
+	meter.Logger = log
+	meter.Start()
+	defer meter.Close()
+
 	srv, err := web.New(web.Config{
 		Tenants:     a.tenants,
+		Meter:       meter,
 		Pool:        a.pool,
 		Redis:       a.redis,
 		Logger:      log,
