@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/tenant"
@@ -19,26 +20,34 @@ import (
 // Meter records handled contacts against prepaid bundles, exactly once
 // per contact id, with group commit: concurrent callers' batches are
 // written by a few flushers, many tenants per transaction, and each caller
-// returns only after the COMMIT that made its records durable.
+// returns only after the COMMIT that made its records durable. Each tenant
+// belongs to one flusher (by its id), so flushers never queue behind each
+// other's tenant locks.
 type Meter struct {
 	DB *tenant.DB
 	// MaxBatch caps the contacts of one group commit.
 	MaxBatch int
-	// Flushers is how many transactions may be in flight at once.
+	// Flushers is how many transactions may be in flight at once, each
+	// for its own share of the tenants.
 	Flushers int
 	Logger   *slog.Logger
 	Now      func() time.Time
 
-	reqs      chan *request
+	// parts[i] is flusher i's queue.
+	parts     []chan *request
 	startOnce sync.Once
 	wg        sync.WaitGroup
 	quit      chan struct{}
 	closeOnce sync.Once
+	// mu makes "not closed yet, so enqueue" atomic against Close: a request
+	// enqueued is always seen by a flusher before it exits.
+	mu     sync.RWMutex
+	closed bool
 }
 
 // NewMeter returns a Meter with production defaults; Start it before use.
 func NewMeter(db *tenant.DB) *Meter {
-	return &Meter{DB: db, MaxBatch: 5000, Flushers: 4, Logger: slog.Default(), Now: time.Now}
+	return &Meter{DB: db, MaxBatch: 5000, Flushers: 2, Logger: slog.Default(), Now: time.Now}
 }
 
 // MaxContactsPerCall bounds one Meter call (the ingest API's batch limit).
@@ -49,11 +58,12 @@ var errClosed = cic.Codef(cic.EUNAVAILABLE, "metering_closed", "Metering is shut
 // Start launches the flushers.
 func (m *Meter) Start() {
 	m.startOnce.Do(func() {
-		m.reqs = make(chan *request, 4096)
 		m.quit = make(chan struct{})
 		for range max(m.Flushers, 1) {
+			q := make(chan *request, 4096)
+			m.parts = append(m.parts, q)
 			m.wg.Add(1)
-			go m.flusher()
+			go m.flusher(q)
 		}
 	})
 }
@@ -62,6 +72,9 @@ func (m *Meter) Start() {
 // waits for them. Callers still waiting get errClosed.
 func (m *Meter) Close() {
 	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		m.closed = true
+		m.mu.Unlock()
 		if m.quit != nil {
 			close(m.quit)
 			m.wg.Wait()
@@ -91,22 +104,20 @@ func (m *Meter) Meter(ctx context.Context, tenantID uuid.UUID, source string, co
 	if len(valid) == 0 {
 		return res, nil
 	}
-	if m.reqs == nil {
+	if m.parts == nil {
 		return res, errors.New("meter: not started")
 	}
 	req := &request{tenant: tenantID, source: source, contacts: valid, done: make(chan outcome, 1)}
-	// Checked first: with room in the queue, a select would happily pick
-	// the send after Close, and nobody would ever answer.
-	select {
-	case <-m.quit:
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
 		return res, errClosed
-	default:
 	}
 	select {
-	case m.reqs <- req:
-	case <-m.quit:
-		return res, errClosed
+	case m.parts[int(tenantID[15])%len(m.parts)] <- req:
+		m.mu.RUnlock()
 	case <-ctx.Done():
+		m.mu.RUnlock()
 		return res, ctx.Err()
 	}
 	// Once queued, the outcome is awaited even if ctx ends: the records may
@@ -128,14 +139,14 @@ func (m *Meter) Meter(ctx context.Context, tenantID uuid.UUID, source string, co
 // MaxBatch contacts) and commits it as one transaction. Under load, the
 // queue fills while a commit is in flight, so batches grow by themselves;
 // when idle, a lone request is committed at once.
-func (m *Meter) flusher() {
+func (m *Meter) flusher(reqs chan *request) {
 	defer m.wg.Done()
 	for {
 		var first *request
 		select {
-		case first = <-m.reqs:
+		case first = <-reqs:
 		case <-m.quit:
-			m.drain()
+			m.drain(reqs)
 			return
 		}
 		batch := []*request{first}
@@ -143,7 +154,7 @@ func (m *Meter) flusher() {
 	gather:
 		for n < m.MaxBatch {
 			select {
-			case r := <-m.reqs:
+			case r := <-reqs:
 				batch = append(batch, r)
 				n += len(r.contacts)
 			default:
@@ -155,10 +166,10 @@ func (m *Meter) flusher() {
 }
 
 // drain answers what is still queued at Close.
-func (m *Meter) drain() {
+func (m *Meter) drain(reqs chan *request) {
 	for {
 		select {
-		case r := <-m.reqs:
+		case r := <-reqs:
 			r.done <- outcome{err: errClosed}
 		default:
 			return
@@ -235,19 +246,40 @@ func groupByTenant(batch []*request) []*pending {
 	return out
 }
 
-// write runs one group commit and returns every request's outcome.
+// write runs one group commit in four round trips, however many tenants
+// it holds: BEGIN; one pipeline that reads (per tenant: enter, lock,
+// settings, ids already metered, the clock and the usable bundles); one
+// pipeline that writes (per tenant with new contacts: enter, insert the
+// records, draw the bundles, request a top-up); COMMIT. The statements
+// still run one tenant at a time, each after that tenant's set_config, so
+// RLS confines every one of them.
 func (m *Meter) write(ctx context.Context, batch []*request) (map[*request]outcome, error) {
 	outs := make(map[*request]outcome, len(batch))
 	groups := groupByTenant(batch)
-	err := m.DB.MultiTx(ctx, func(tx pgx.Tx, enter func(uuid.UUID) error) error {
+	err := m.DB.MultiTx(ctx, func(tx pgx.Tx, _ func(uuid.UUID) error) error {
 		clear(outs)
-		for _, p := range groups {
-			if err := enter(p.tenant); err != nil {
-				return err
+		reads := make([]tenantReads, len(groups))
+		rb := &pgx.Batch{}
+		for g, p := range groups {
+			queueReads(rb, p, &reads[g])
+		}
+		if err := tx.SendBatch(ctx, rb).Close(); err != nil {
+			return fmt.Errorf("meter reads: %w", err)
+		}
+		wb := &pgx.Batch{}
+		var done []func()
+		for g, p := range groups {
+			if f := queueWrites(wb, p, &reads[g], outs); f != nil {
+				done = append(done, f)
 			}
-			if err := m.writeTenant(ctx, tx, p, outs); err != nil {
-				return fmt.Errorf("tenant %s: %w", p.tenant, err)
+		}
+		if wb.Len() > 0 {
+			if err := tx.SendBatch(ctx, wb).Close(); err != nil {
+				return fmt.Errorf("meter writes: %w", err)
 			}
+		}
+		for _, f := range done {
+			f()
 		}
 		return nil
 	})
@@ -257,45 +289,95 @@ func (m *Meter) write(ctx context.Context, batch []*request) (map[*request]outco
 	return outs, nil
 }
 
+const lockTenantSQL = `SELECT pg_advisory_xact_lock(hashtextextended($1, 7319))`
+
 // LockTenant serialises metering of one tenant across every replica for
 // the rest of tx. Whoever changes what the draw-down reads (expiry,
 // forfeits) takes it too.
 func LockTenant(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 7319))`, "metering:"+tenantID.String()); err != nil {
+	if _, err := tx.Exec(ctx, lockTenantSQL, "metering:"+tenantID.String()); err != nil {
 		return fmt.Errorf("lock tenant metering: %w", err)
 	}
 	return nil
 }
 
-func (m *Meter) writeTenant(ctx context.Context, tx pgx.Tx, p *pending, outs map[*request]outcome) error {
-	if err := LockTenant(ctx, tx, p.tenant); err != nil {
-		return err
-	}
-	st, err := loadSettings(ctx, tx, p.tenant)
-	if err != nil {
-		return err
-	}
+// tenantReads is what the read pipeline learnt about one tenant.
+type tenantReads struct {
+	settings Settings
+	known    map[string]bool
+	at       time.Time
+	bundles  []drawBundle
+}
+
+func queueEnter(b *pgx.Batch, tenantID uuid.UUID) {
+	b.Queue(`SELECT set_config('app.tenant_id', $1, true)`, tenantID.String())
+}
+
+// drawBundlesSQL reads the clock once, after the tenant lock (not now(),
+// the time the transaction began, maybe long before it got the lock: once
+// ExpireBundles has recorded a bundle's forfeit under this lock, every
+// later draw must see that bundle expired), and the bundles usable then.
+// With no bundle it still returns the clock, with a NULL bundle.
+const drawBundlesSQL = `WITH c AS MATERIALIZED (SELECT clock_timestamp() AS at)
+	SELECT c.at, b.id, b.contacts, b.remaining, b.price_minor, b.valid_from, b.valid_until, b.created_at
+	FROM c LEFT JOIN bundles b ON b.tenant_id = $1 AND b.remaining > 0 AND b.valid_from <= c.at AND b.valid_until > c.at
+	ORDER BY b.valid_until, b.created_at, b.id`
+
+func queueReads(b *pgx.Batch, p *pending, r *tenantReads) {
 	ids := make([]string, len(p.contacts))
 	for i, c := range p.contacts {
 		ids[i] = c.ID
 	}
+	b.Queue(`SELECT set_config('app.tenant_id', $1, true), pg_advisory_xact_lock(hashtextextended($2, 7319))`, p.tenant.String(), "metering:"+p.tenant.String())
+	b.Queue(settingsSQL, p.tenant).QueryRow(func(row pgx.Row) error {
+		st, err := scanSettings(row)
+		r.settings = st
+		return err
+	})
 	// Under the tenant lock nobody else inserts this tenant's records, so
 	// what is absent now is new, and a plain INSERT can never conflict.
-	rows, err := tx.Query(ctx, `SELECT contact_id FROM meter_records WHERE tenant_id = $1 AND contact_id = ANY($2)`, p.tenant, ids)
-	if err != nil {
-		return fmt.Errorf("find metered: %w", err)
-	}
-	known, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("find metered: %w", err)
-	}
-	isKnown := make(map[string]bool, len(known))
-	for _, id := range known {
-		isKnown[id] = true
-	}
+	b.Queue(`SELECT contact_id FROM meter_records WHERE tenant_id = $1 AND contact_id = ANY($2)`, p.tenant, ids).
+		Query(func(rows pgx.Rows) error {
+			known, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return fmt.Errorf("find metered: %w", err)
+			}
+			r.known = make(map[string]bool, len(known))
+			for _, id := range known {
+				r.known[id] = true
+			}
+			return nil
+		})
+	b.Queue(drawBundlesSQL, p.tenant).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id *uuid.UUID
+			var d drawBundle
+			var contacts, remaining, price *int64
+			var from, until, created *time.Time
+			if err := rows.Scan(&r.at, &id, &contacts, &remaining, &price, &from, &until, &created); err != nil {
+				return fmt.Errorf("load bundles: %w", err)
+			}
+			if id == nil {
+				continue
+			}
+			d.ID, d.Contacts, d.Remaining, d.PriceMinor = *id, *contacts, *remaining, *price
+			d.ValidFrom, d.ValidUntil, d.CreatedAt = *from, *until, *created
+			r.bundles = append(r.bundles, d)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("load bundles: %w", err)
+		}
+		return nil
+	})
+}
+
+// queueWrites sorts p's contacts into duplicates and new ones, queues the
+// writes of the new ones and returns what to add to outs once they are
+// done (nil when there is nothing to write).
+func queueWrites(b *pgx.Batch, p *pending, r *tenantReads, outs map[*request]outcome) func() {
 	var fresh []int
 	for i, c := range p.contacts {
-		if isKnown[c.ID] {
+		if r.known[c.ID] {
 			o := outs[p.owner[i]]
 			o.duplicates = append(o.duplicates, c.ID)
 			outs[p.owner[i]] = o
@@ -303,28 +385,16 @@ func (m *Meter) writeTenant(ctx context.Context, tx pgx.Tx, p *pending, outs map
 			fresh = append(fresh, i)
 		}
 	}
-	for r, later := range p.later {
-		o := outs[r]
+	for req, later := range p.later {
+		o := outs[req]
 		o.duplicates = append(o.duplicates, later...)
-		outs[r] = o
+		outs[req] = o
 	}
 	if len(fresh) == 0 {
 		return nil
 	}
-
-	// The clock is read now, under the tenant lock, not now() (the time
-	// the transaction began, maybe long before it got the lock): once
-	// ExpireBundles has recorded a bundle's forfeit under this lock, every
-	// later draw must see that bundle expired.
-	var at time.Time
-	if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&at); err != nil {
-		return fmt.Errorf("clock: %w", err)
-	}
-	bundles, err := loadDrawBundles(ctx, tx, p.tenant, at)
-	if err != nil {
-		return err
-	}
-	d := drawDown(bundles, len(fresh), at)
+	st := r.settings
+	d := drawDown(r.bundles, len(fresh), r.at)
 	src := d.sources(len(fresh))
 
 	n := len(fresh)
@@ -340,16 +410,17 @@ func (m *Meter) writeTenant(ctx context.Context, tx pgx.Tx, p *pending, outs map
 		c := p.contacts[i]
 		cid[k], channel[k], direction[k], handled[k] = c.ID, c.Channel, c.Direction, c.HandledAt
 		queue[k], dept[k], campaign[k], agent[k], source[k] = c.Queue, c.Department, c.Campaign, c.Agent, p.source[i]
-		if b := src[k]; b >= 0 {
-			id := d.usable[b].ID
-			bid[k], num[k], den[k] = &id, d.usable[b].PriceMinor, d.usable[b].Contacts
+		if bi := src[k]; bi >= 0 {
+			id := d.usable[bi].ID
+			bid[k], num[k], den[k] = &id, d.usable[bi].PriceMinor, d.usable[bi].Contacts
 		} else {
 			num[k], den[k] = st.OveragePriceMinor, 1
 		}
 	}
+	queueEnter(b, p.tenant)
 	// The department's cost centre is snapshotted with the record, so a
 	// later rename does not rewrite history.
-	_, err = tx.Exec(ctx, `INSERT INTO meter_records (tenant_id, contact_id, bundle_id, cost_num, cost_den, currency,
+	b.Queue(`INSERT INTO meter_records (tenant_id, contact_id, bundle_id, cost_num, cost_den, currency,
 			channel, direction, handled_at, queue, department, cost_centre, campaign, agent, source)
 		SELECT $1, u.cid, u.bid, u.num, u.den, $2, u.channel, u.direction, u.handled, u.queue, u.dept,
 			coalesce(d.cost_centre, ''), u.campaign, u.agent, u.source
@@ -357,10 +428,13 @@ func (m *Meter) writeTenant(ctx context.Context, tx pgx.Tx, p *pending, outs map
 			$10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
 			AS u(cid, bid, num, den, channel, direction, handled, queue, dept, campaign, agent, source)
 		LEFT JOIN departments d ON d.tenant_id = $1 AND lower(d.name) = lower(u.dept) AND u.dept <> ''`,
-		p.tenant, st.Currency, cid, bid, num, den, channel, direction, handled, queue, dept, campaign, agent, source)
-	if err != nil {
-		return fmt.Errorf("insert meter records: %w", err)
-	}
+		p.tenant, st.Currency, cid, bid, num, den, channel, direction, handled, queue, dept, campaign, agent, source).
+		Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() != int64(n) {
+				return fmt.Errorf("insert meter records: %d of %d inserted", tag.RowsAffected(), n)
+			}
+			return nil
+		})
 	var upd []uuid.UUID
 	var by []int64
 	for i, t := range d.take {
@@ -370,63 +444,41 @@ func (m *Meter) writeTenant(ctx context.Context, tx pgx.Tx, p *pending, outs map
 		}
 	}
 	if len(upd) > 0 {
-		tag, err := tx.Exec(ctx, `UPDATE bundles b SET remaining = b.remaining - u.n
+		b.Queue(`UPDATE bundles b SET remaining = b.remaining - u.n
 			FROM unnest($2::uuid[], $3::bigint[]) AS u(id, n)
-			WHERE b.tenant_id = $1 AND b.id = u.id`, p.tenant, upd, by)
-		if err != nil {
-			return fmt.Errorf("draw bundles: %w", err)
+			WHERE b.tenant_id = $1 AND b.id = u.id`, p.tenant, upd, by).
+			Exec(func(tag pgconn.CommandTag) error {
+				if tag.RowsAffected() != int64(len(upd)) {
+					return fmt.Errorf("draw bundles: %d of %d bundles updated", tag.RowsAffected(), len(upd))
+				}
+				return nil
+			})
+	}
+	queueTopup(b, p.tenant, st, d)
+	owners := p.owner
+	return func() {
+		for k, i := range fresh {
+			o := outs[owners[i]]
+			o.accepted = append(o.accepted, cid[k])
+			outs[owners[i]] = o
 		}
-		if tag.RowsAffected() != int64(len(upd)) {
-			return fmt.Errorf("draw bundles: %d of %d bundles updated", tag.RowsAffected(), len(upd))
-		}
 	}
-	if err := requestTopup(ctx, tx, p.tenant, st, d); err != nil {
-		return err
-	}
-	for k, i := range fresh {
-		o := outs[p.owner[i]]
-		o.accepted = append(o.accepted, cid[k])
-		outs[p.owner[i]] = o
-	}
-	return nil
 }
 
-// requestTopup files a top-up request when the auto_topup policy's
+// queueTopup files a top-up request when the auto_topup policy's
 // threshold is crossed; the partial unique index keeps it to one pending.
-func requestTopup(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, st Settings, d draw) error {
+func queueTopup(b *pgx.Batch, tenantID uuid.UUID, st Settings, d draw) {
 	if st.Policy != PolicyAutoTopup || st.TopupThreshold == nil {
-		return nil
+		return
 	}
 	var left int64
-	for i, b := range d.usable {
-		left += b.Remaining - d.take[i]
+	for i, bu := range d.usable {
+		left += bu.Remaining - d.take[i]
 	}
 	if left >= *st.TopupThreshold {
-		return nil
+		return
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO topup_requests (tenant_id, id, contacts, price_minor, currency, validity_days)
+	b.Queue(`INSERT INTO topup_requests (tenant_id, id, contacts, price_minor, currency, validity_days)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) WHERE status = 'pending' DO NOTHING`,
 		tenantID, uuid.New(), *st.TopupContacts, *st.TopupPriceMinor, st.Currency, *st.TopupValidityDays)
-	if err != nil {
-		return fmt.Errorf("request top-up: %w", err)
-	}
-	return nil
-}
-
-func loadDrawBundles(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, at time.Time) ([]drawBundle, error) {
-	rows, err := tx.Query(ctx, `SELECT id, contacts, remaining, price_minor, valid_from, valid_until, created_at
-		FROM bundles WHERE tenant_id = $1 AND remaining > 0 AND valid_from <= $2 AND valid_until > $2
-		ORDER BY valid_until, created_at, id`, tenantID, at)
-	if err != nil {
-		return nil, fmt.Errorf("load bundles: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (drawBundle, error) {
-		var b drawBundle
-		err := r.Scan(&b.ID, &b.Contacts, &b.Remaining, &b.PriceMinor, &b.ValidFrom, &b.ValidUntil, &b.CreatedAt)
-		return b, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load bundles: %w", err)
-	}
-	return out, nil
 }

@@ -32,15 +32,21 @@ func DefaultSettings(currency string) Settings {
 	return Settings{Policy: PolicyOverage, OveragePriceMinor: 5, WarnPercents: []int{20, 5, 0}, Currency: currency}
 }
 
+const settingsSQL = `SELECT t.currency, s.policy, s.overage_price_minor, s.topup_threshold, s.topup_contacts,
+		s.topup_price_minor, s.topup_validity_days, s.warn_percents
+	FROM tenants t LEFT JOIN metering_settings s ON s.tenant_id = t.tenant_id WHERE t.tenant_id = $1`
+
 func loadSettings(ctx context.Context, q tenant.Querier, tenantID uuid.UUID) (Settings, error) {
+	return scanSettings(q.QueryRow(ctx, settingsSQL, tenantID))
+}
+
+// scanSettings reads a row of settingsSQL.
+func scanSettings(row pgx.Row) (Settings, error) {
 	var st Settings
 	var policy *string
 	var overage *int64
 	var warn []int32
-	err := q.QueryRow(ctx, `SELECT t.currency, s.policy, s.overage_price_minor, s.topup_threshold, s.topup_contacts,
-			s.topup_price_minor, s.topup_validity_days, s.warn_percents
-		FROM tenants t LEFT JOIN metering_settings s ON s.tenant_id = t.tenant_id WHERE t.tenant_id = $1`, tenantID).
-		Scan(&st.Currency, &policy, &overage, &st.TopupThreshold, &st.TopupContacts, &st.TopupPriceMinor, &st.TopupValidityDays, &warn)
+	err := row.Scan(&st.Currency, &policy, &overage, &st.TopupThreshold, &st.TopupContacts, &st.TopupPriceMinor, &st.TopupValidityDays, &warn)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Settings{}, cic.Codef(cic.ENOTFOUND, "not_found", "No such tenant.")
 	}
