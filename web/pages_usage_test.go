@@ -22,11 +22,11 @@ func TestPages_UsageIsForOwnersAndAdmins(t *testing.T) {
 	for _, email := range []string{"agent@acme.example", "finance@acme.example"} {
 		b := newBrowserClient(t, base)
 		b.login("acme", email, goodPassword)
-		resp, body, token := b.get("/usage")
+		resp, body, _ := b.get("/usage")
 		if resp.StatusCode != http.StatusForbidden || strings.Contains(body, "policy-form") {
 			t.Fatalf("%s GET /usage: %d", email, resp.StatusCode)
 		}
-		_, _, token = b.get("/dashboard")
+		_, _, token := b.get("/dashboard")
 		if resp, _ := b.post("/usage/policy", url.Values{"_csrf": {token}, "policy": {"block"}, "overage_price_minor": {"5"}}); resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("%s POST /usage/policy: %d", email, resp.StatusCode)
 		}
