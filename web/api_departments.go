@@ -42,11 +42,7 @@ func (s *Server) apiCreateDepartment(c *fiber.Ctx) error {
 }
 
 func (s *Server) apiGetDepartment(c *fiber.Ctx) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	id, err := paramID(c, "department")
+	a, id, err := actorAndID(c, "department")
 	if err != nil {
 		return err
 	}
@@ -58,11 +54,7 @@ func (s *Server) apiGetDepartment(c *fiber.Ctx) error {
 }
 
 func (s *Server) apiUpdateDepartment(c *fiber.Ctx) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	id, err := paramID(c, "department")
+	a, id, err := actorAndID(c, "department")
 	if err != nil {
 		return err
 	}
@@ -78,11 +70,7 @@ func (s *Server) apiUpdateDepartment(c *fiber.Ctx) error {
 }
 
 func (s *Server) apiDeleteDepartment(c *fiber.Ctx) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	id, err := paramID(c, "department")
+	a, id, err := actorAndID(c, "department")
 	if err != nil {
 		return err
 	}

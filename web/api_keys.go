@@ -51,11 +51,7 @@ func (s *Server) apiListAPIKeys(c *fiber.Ctx) error {
 // apiRevokeAPIKey revokes rather than deletes, so the audit trail and
 // "last used" stay readable.
 func (s *Server) apiRevokeAPIKey(c *fiber.Ctx) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	id, err := paramID(c, "API key")
+	a, id, err := actorAndID(c, "API key")
 	if err != nil {
 		return err
 	}

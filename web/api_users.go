@@ -73,11 +73,7 @@ func (s *Server) apiInviteUser(c *fiber.Ctx) error {
 }
 
 func (s *Server) apiGetUser(c *fiber.Ctx) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	id, err := paramID(c, "user")
+	a, id, err := actorAndID(c, "user")
 	if err != nil {
 		return err
 	}
@@ -89,11 +85,7 @@ func (s *Server) apiGetUser(c *fiber.Ctx) error {
 }
 
 func (s *Server) apiUpdateUser(c *fiber.Ctx) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	id, err := paramID(c, "user")
+	a, id, err := actorAndID(c, "user")
 	if err != nil {
 		return err
 	}
@@ -109,11 +101,7 @@ func (s *Server) apiUpdateUser(c *fiber.Ctx) error {
 }
 
 func (s *Server) apiDeactivateUser(c *fiber.Ctx) error {
-	a, err := actor(c)
-	if err != nil {
-		return err
-	}
-	id, err := paramID(c, "user")
+	a, id, err := actorAndID(c, "user")
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/tenant"
@@ -56,4 +57,14 @@ func clientMeta(c *fiber.Ctx) tenant.ClientMeta {
 		ua = ua[:256]
 	}
 	return tenant.ClientMeta{IP: c.IP(), UserAgent: ua, RequestID: requestIDOf(c)}
+}
+
+// actorAndID is the caller and the :id of a resource route.
+func actorAndID(c *fiber.Ctx, what string) (tenant.Actor, uuid.UUID, error) {
+	a, err := actor(c)
+	if err != nil {
+		return tenant.Actor{}, uuid.Nil, err
+	}
+	id, err := paramID(c, what)
+	return a, id, err
 }
