@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -30,6 +31,7 @@ type testServer struct {
 	DB      *testenv.DB
 	Rdb     *redis.Client
 	Meter   *metering.Meter
+	Seats   *seats.Service
 }
 
 func newServer(t testing.TB, opts ...func(*tenant.Service)) *testServer {
@@ -45,13 +47,18 @@ func newServer(t testing.TB, opts ...func(*tenant.Service)) *testServer {
 	meter := metering.NewMeter(svc.DB)
 	meter.Start()
 	t.Cleanup(meter.Close)
+	seatSvc := seats.NewService(svc.DB, seats.NewLeases(rdb, testenv.Prefix()), nil)
+	svc.AfterDeactivate = func(ctx context.Context, tenantID, userID uuid.UUID) error {
+		return seatSvc.ReleaseUser(ctx, tenantID, userID)
+	}
 	srv, err := web.New(web.Config{Tenants: svc, Pool: db.App, Redis: rdb, PublicURL: "http://cic.test", RedisPrefix: testenv.Prefix(), BodyLimit: 64 << 10,
 		Meter:  meter,
+		Seats:  seatSvc,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{Server: srv, Tenants: svc, DB: db, Rdb: rdb, Meter: meter}
+	return &testServer{Server: srv, Tenants: svc, DB: db, Rdb: rdb, Meter: meter, Seats: seatSvc}
 }
 
 // answer is a decoded response.

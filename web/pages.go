@@ -13,6 +13,7 @@ import (
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/tenant"
+	"github.com/cic-platform/cic/tenant/seats"
 )
 
 // pageData is what every template gets; Data carries the page's own.
@@ -37,6 +38,9 @@ func navFor(r cic.Role) []navItem {
 	if r.In(cic.RoleOwner, cic.RoleAdmin, cic.RoleSupervisor) {
 		items = append(items, navItem{"/users", "Users"})
 	}
+	if seats.CanView(r) {
+		items = append(items, navItem{"/seats", "Seats"})
+	}
 	if r.Manages() {
 		items = append(items, navItem{"/departments", "Departments"}, navItem{"/usage", "Usage"}, navItem{"/audit", "Audit log"})
 	}
@@ -54,6 +58,8 @@ var pageFuncs = template.FuncMap{
 	"roles":   func() []cic.Role { return cic.Roles },
 	"manages": func(r cic.Role) bool { return r.Manages() },
 	"eqs":     func(a, b any) bool { return fmt.Sprint(a) == fmt.Sprint(b) },
+	"list":    func(v ...any) []any { return v },
+	"seated":  seats.NeedsSeat,
 }
 
 // parsePages builds one template set per page: the layout plus the page.

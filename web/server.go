@@ -22,6 +22,7 @@ import (
 
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
+	"github.com/cic-platform/cic/tenant/seats"
 )
 
 //go:embed templates/*.html
@@ -48,6 +49,8 @@ type Config struct {
 	IngestBodyLimit int
 	// Meter meters the contacts integrators report; it must be started.
 	Meter *metering.Meter
+	// Seats is the concurrent-seat pool: logins of agents take a lease.
+	Seats *seats.Service
 }
 
 // Server is the Fiber application with its dependencies.
@@ -62,8 +65,8 @@ type Server struct {
 
 // New builds the application and its routes.
 func New(cfg Config) (*Server, error) {
-	if cfg.Tenants == nil || cfg.Pool == nil || cfg.Redis == nil || cfg.Meter == nil {
-		return nil, fmt.Errorf("web: Tenants, Pool, Redis and Meter are required")
+	if cfg.Tenants == nil || cfg.Pool == nil || cfg.Redis == nil || cfg.Meter == nil || cfg.Seats == nil {
+		return nil, fmt.Errorf("web: Tenants, Pool, Redis, Meter and Seats are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -166,6 +169,15 @@ func (s *Server) routes() {
 	api.Get("/usage/daily", bearer, s.apiUsageDaily)
 	api.Get("/usage/policy", bearer, s.apiGetUsagePolicy)
 	api.Put("/usage/policy", bearer, s.apiPutUsagePolicy)
+	// The caller's own lease first, so "lease" is never read as an :id.
+	api.Post("/seats/lease", bearer, s.apiAcquireSeat)
+	api.Post("/seats/lease/heartbeat", bearer, s.apiSeatHeartbeat)
+	api.Delete("/seats/lease", bearer, s.apiReleaseSeat)
+	api.Get("/seats/lease", bearer, s.requireSeat, s.apiCurrentSeat)
+	api.Get("/seats", bearer, s.apiListSeats)
+	api.Get("/seats/usage", bearer, s.apiSeatUsage)
+	api.Put("/seats/reservations/:id", bearer, s.apiSetReservation)
+	api.Delete("/seats/:id", bearer, s.apiForceReleaseSeat)
 	api.Use(s.apiNotFound)
 
 	s.pageRoutes()

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -27,6 +28,7 @@ type app struct {
 	pool    *pgxpool.Pool
 	redis   *redis.Client
 	tenants *tenant.Service
+	seats   *seats.Service
 }
 
 // openApp connects to PostgreSQL as the app role and to Redis and builds
@@ -53,8 +55,14 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, keys *tenant.Key
 	// Every new tenant starts with the trial contacts and seats, recorded
 	// in the sign-up transaction by the packages that own those tables.
 	svc.OnSignup = []tenant.SignupHook{metering.TrialHook(metering.DefaultTrial), seats.TrialHook(seats.DefaultTrial)}
+	svc.Logger = log
+	seatSvc := seats.NewService(svc.DB, seats.NewLeases(rdb, redisPrefix), log)
+	// A deactivated user's seat is freed at once, not when it runs out.
+	svc.AfterDeactivate = func(ctx context.Context, tenantID, userID uuid.UUID) error {
+		return seatSvc.ReleaseUser(ctx, tenantID, userID)
+	}
 	log.Debug("connected", "postgres", redact(dsn), "redis", redact(cfg.RedisURL))
-	return &app{cfg: cfg, log: log, pool: pool, redis: rdb, tenants: svc}, nil
+	return &app{cfg: cfg, log: log, pool: pool, redis: rdb, tenants: svc, seats: seatSvc}, nil
 }
 
 // loadKeys returns the JWT signing ring: JWT_KEYS when set (several

@@ -40,6 +40,7 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv, err := web.New(web.Config{
 		Tenants:     a.tenants,
 		Meter:       meter,
+		Seats:       a.seats,
 		Pool:        a.pool,
 		Redis:       a.redis,
 		Logger:      log,

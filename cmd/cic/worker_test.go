@@ -18,6 +18,7 @@ import (
 	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
+	"github.com/cic-platform/cic/tenant/seats"
 )
 
 // TestFixedIDPeriodicTask shows the two halves of the periodic-task
@@ -72,7 +73,7 @@ func TestFixedIDPeriodicTask(t *testing.T) {
 // task and have a handler for it, or the schedule would fill Redis with
 // tasks nobody runs.
 func TestPeriodicTasks(t *testing.T) {
-	mux := taskMux(&tenant.Service{}, &metering.Tasks{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	mux := taskMux(&tenant.Service{}, &metering.Tasks{}, &seats.Service{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	types := map[string]bool{}
 	for _, p := range periodicTasks() {
 		types[p.task.Type()] = true
@@ -83,7 +84,7 @@ func TestPeriodicTasks(t *testing.T) {
 			t.Errorf("%s: no handler in the worker's mux", p.task.Type())
 		}
 	}
-	for _, typ := range []string{tenant.TypePurgeSessions, metering.TypeExpireBundles, metering.TypeLowBalance} {
+	for _, typ := range []string{tenant.TypePurgeSessions, metering.TypeExpireBundles, metering.TypeLowBalance, seats.TypeSample} {
 		if !types[typ] {
 			t.Errorf("%s is not scheduled", typ)
 		}
@@ -128,8 +129,9 @@ func TestMeteringTasksWiring(t *testing.T) {
 	if m, ok := mt.Mailer.(*metering.SMTPMailer); !ok || m.From != metering.DefaultMailFrom {
 		t.Fatalf("mailer %#v", mt.Mailer)
 	}
-	mux := taskMux(svc, mt, log)
-	for _, task := range []*asynq.Task{metering.NewExpireBundlesTask(), metering.NewLowBalanceTask()} {
+	seatSvc := seats.NewService(svc.DB, seats.NewLeases(testenv.NewRedis(t), testenv.Prefix()), log)
+	mux := taskMux(svc, mt, seatSvc, log)
+	for _, task := range []*asynq.Task{metering.NewExpireBundlesTask(), metering.NewLowBalanceTask(), seats.NewSampleTask()} {
 		if err := mux.ProcessTask(ctx, task); err != nil {
 			t.Fatalf("%s: %v", task.Type(), err)
 		}

@@ -39,6 +39,7 @@ var (
 	errNotSeatViewer = cic.Codef(cic.EFORBIDDEN, "forbidden", "Only an owner, admin or supervisor may see who holds the seats.")
 	errNotSeatAdmin  = cic.Codef(cic.EFORBIDDEN, "forbidden", "Only an owner or admin may change seats.")
 	errLeaseNotFound = cic.Codef(cic.ENOTFOUND, "not_found", "No such seat lease: it was released or ran out.")
+	errDeptNotFound  = cic.Codef(cic.ENOTFOUND, "not_found", "Department not found.")
 )
 
 // CanView says whether a role may see the seat holders.
@@ -151,6 +152,17 @@ func (s *Service) SetReservation(ctx context.Context, a tenant.Actor, deptID uui
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('seat_reservations'), hashtext($1))`, a.TenantID.String()); err != nil {
 			return fmt.Errorf("lock reservations: %w", err)
 		}
+		// An unknown department is the client's mistake whatever n is: it
+		// must not pass as a removal (audited as if it were one) nor be
+		// reported as a sum over the limit. RLS hides other tenants'.
+		var known bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM departments WHERE tenant_id = $1 AND id = $2)`,
+			a.TenantID, deptID).Scan(&known); err != nil {
+			return fmt.Errorf("find department: %w", err)
+		}
+		if !known {
+			return errDeptNotFound
+		}
 		if n == 0 {
 			if _, err := tx.Exec(ctx, `DELETE FROM seat_reservations WHERE tenant_id = $1 AND department_id = $2`, a.TenantID, deptID); err != nil {
 				return fmt.Errorf("delete reservation: %w", err)
@@ -172,7 +184,7 @@ func (s *Service) SetReservation(ctx context.Context, a tenant.Actor, deptID uui
 				ON CONFLICT (tenant_id, department_id) DO UPDATE SET seats = excluded.seats, updated_at = now()`, a.TenantID, deptID, n)
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "23503" {
-				return cic.Codef(cic.ENOTFOUND, "not_found", "Department not found.")
+				return errDeptNotFound // deleted meanwhile
 			}
 			if err != nil {
 				return fmt.Errorf("save reservation: %w", err)

@@ -203,8 +203,14 @@ func exhausted(r *Refusal, p tenant.Principal, info PoolInfo) error {
 	} else {
 		fmt.Fprintf(&b, "All %d seats of %s are in use%s", r.Limit, company, help)
 	}
+	// Worded apart from the sentence before: in the shared-seats case the
+	// department's seats are not among the seats it counts.
 	if res, ok := info.reservation(p.DepartmentID); ok && r.DeptReserved > 0 {
-		fmt.Fprintf(&b, " %d of them are reserved for your department, %s, and all of those are taken.", res.Seats, res.Department)
+		if res.Seats == 1 {
+			fmt.Fprintf(&b, " The 1 seat reserved for your department, %s, is taken.", res.Department)
+		} else {
+			fmt.Fprintf(&b, " The %d seats reserved for your department, %s, are all taken.", res.Seats, res.Department)
+		}
 	}
 	return cic.Codef(cic.ECONFLICT, "seats_exhausted", "%s", b.String())
 }
