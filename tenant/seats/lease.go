@@ -116,8 +116,9 @@ func (r *Refusal) Error() string {
 
 // Gone says why a lease is no longer held.
 type Gone struct {
-	// Reason is "moved", "released", "expired" or "" when unknown (Redis
-	// lost its data, or the lease never existed).
+	// Reason is "moved", "released" (by an admin), "ended" (by its
+	// holder), "expired", "foreign" (another user's lease) or "" when unknown (Redis lost its data, or the
+	// lease never existed).
 	Reason string
 	// Workstation is where the lease moved to, for Reason "moved".
 	Workstation string
@@ -151,7 +152,8 @@ func deptArg(d *uuid.UUID) string {
 }
 
 // Acquire takes a seat for the user, moving the user's lease here if they
-// hold one elsewhere. It returns *Refusal when the pool is full.
+// hold one elsewhere. It returns *Refusal when the pool is full, and
+// *Gone (moved) when req.Resume finds the user seated elsewhere.
 func (l *Leases) Acquire(ctx context.Context, req Request, pool Pool) (Granted, error) {
 	prefix, keys := l.keys(req.TenantID)
 	id := uuid.New()
@@ -170,6 +172,9 @@ func (l *Leases) Acquire(ctx context.Context, req Request, pool Pool) (Granted, 
 		return Granted{}, unavailable("acquire seat", err)
 	}
 	r := reply(res)
+	if r.int(0) == 2 {
+		return Granted{}, &Gone{Reason: "moved", Workstation: r.str(1)}
+	}
 	if r.int(0) == 0 {
 		return Granted{}, &Refusal{Held: int(r.int(1)), Limit: int(r.int(2)), DeptReserved: int(r.int(3)),
 			DeptHeld: int(r.int(4)), AllReserved: int(r.int(5))}
@@ -215,7 +220,7 @@ func goneFrom(reason string) *Gone {
 // Release frees the user's lease (leaseID uuid.Nil: whichever lease the
 // user holds). It returns *Gone when there is none to free.
 func (l *Leases) Release(ctx context.Context, tenantID, leaseID, userID uuid.UUID) error {
-	_, err := l.release(ctx, tenantID, leaseID, userID.String(), "")
+	_, err := l.release(ctx, tenantID, leaseID, userID.String(), "ended")
 	return err
 }
 

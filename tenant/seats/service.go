@@ -173,6 +173,8 @@ func (s *Service) leaseError(err error, p tenant.Principal, info PoolInfo) error
 				"Your seat moved to workstation %q, where you logged in since.", gone.Workstation)
 		case "released":
 			return cic.Codef(cic.ECONFLICT, "lease_released", "An admin released your seat; log in again to take one.")
+		case "ended":
+			return cic.Codef(cic.ECONFLICT, "lease_ended", "This seat lease was given back (logout); take a new one to work at a seat.")
 		case "expired":
 			return cic.Codef(cic.ECONFLICT, "lease_expired", "Your seat lease ran out without a heartbeat; log in again to take one.")
 		}

@@ -6,7 +6,8 @@
 -- ARGV: prefix, lease id, user, department ('-' for none), workstation,
 -- ip, ttl ms, limit, resume (1 when a holder whose lease Redis lost
 -- takes a seat again), n reservations, then n pairs (department, seats).
--- Returns {1, fencing token, expiry ms, moved-from workstation} or
+-- Returns {1, fencing token, expiry ms, moved-from workstation},
+-- {2, workstation} when resuming a user who holds a lease elsewhere, or
 -- {0, holders, limit, reserved for the department, department holders,
 -- reserved for all departments}.
 local prefix, id, user, dept = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -48,6 +49,9 @@ local claims = prefix .. 'claims'
 redis.call('ZREMRANGEBYSCORE', claims, '-inf', now)
 local claimed = redis.call('ZCARD', claims)
 if redis.call('ZSCORE', claims, user) then claimed = claimed - 1 end
+
+-- A returning holder who meanwhile took a seat elsewhere keeps that one.
+if resume and old then return {2, oldWs} end
 
 -- The user's own lease (moving to this workstation) does not count.
 local total = redis.call('ZCARD', KEYS[1])

@@ -16,7 +16,7 @@ if exp and tonumber(exp) > now then
     redis.call('HSET', lk, 'hb', now, 'exp', e)
     return {1, tonumber(f[2]), e, tonumber(f[3])}
   end
-  return {0, ''}
+  return {0, 'foreign'}
 end
 if exp then return {0, 'expired'} end
 return {0, redis.call('GET', prefix .. 'gone:' .. id) or ''}
