@@ -25,6 +25,9 @@ type pageData struct {
 	Notice    string
 	Form      map[string]string
 	Data      any
+	// Heartbeat is how often (s) the page renews the user's seat; 0 for
+	// users without one.
+	Heartbeat int
 }
 
 // navItem is one entry of the role-dependent navigation.
@@ -59,7 +62,6 @@ var pageFuncs = template.FuncMap{
 	"manages": func(r cic.Role) bool { return r.Manages() },
 	"eqs":     func(a, b any) bool { return fmt.Sprint(a) == fmt.Sprint(b) },
 	"list":    func(v ...any) []any { return v },
-	"seated":  seats.NeedsSeat,
 }
 
 // parsePages builds one template set per page: the layout plus the page.
@@ -100,6 +102,9 @@ func (s *Server) renderStatus(c *fiber.Ctx, status int, name string, d pageData)
 	}
 	if d.CSRF == "" {
 		d.CSRF, _ = c.Locals(localCSRF).(string)
+	}
+	if d.Principal != nil && seats.NeedsSeat(d.Principal.Role) {
+		d.Heartbeat = s.heartbeatEvery()
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {

@@ -85,10 +85,16 @@ func (s *Server) seatLost(c *fiber.Ctx, err error) error {
 	if cic.ErrorKind(err) != cic.ECONFLICT {
 		return err
 	}
-	s.endPageSession(c)
-	_, _, msg := classify(err)
-	s.setCookie(c, cookieFlash, url.QueryEscape(msg), time.Minute)
+	s.endSeatSession(c, err)
 	return c.Redirect("/login", fiber.StatusSeeOther)
+}
+
+// endSeatSession logs the browser out and leaves the reason for the
+// login page.
+func (s *Server) endSeatSession(c *fiber.Ctx, why error) {
+	s.endPageSession(c)
+	_, _, msg := classify(why)
+	s.setCookie(c, cookieFlash, url.QueryEscape(msg), time.Minute)
 }
 
 // endPageSession logs the browser out, freeing its seat.
@@ -131,7 +137,7 @@ func (s *Server) seatHeartbeat(c *fiber.Ctx) error {
 	}
 	if err := s.holdSeat(c, p); err != nil {
 		if cic.ErrorKind(err) == cic.ECONFLICT {
-			s.endPageSession(c)
+			s.endSeatSession(c, err)
 		}
 		return jsonError(c, err)
 	}

@@ -108,7 +108,10 @@ func New(cfg Config) (*Server, error) {
 		// only trust it from private networks.
 		ProxyHeader:             fiber.HeaderXForwardedFor,
 		EnableTrustedProxyCheck: true,
-		TrustedProxies:          []string{"127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"},
+		// Without validation Fiber returns the header as is, even empty
+		// when a trusted peer sends none; with it, the peer's address.
+		EnableIPValidation: true,
+		TrustedProxies:     []string{"127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"},
 	})
 	s.routes()
 	return s, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -94,6 +95,7 @@ func (s *Service) Overview(ctx context.Context, a tenant.Actor) (Overview, error
 				held[*l.DepartmentID]++
 			}
 		}
+		slices.SortStableFunc(ov.Holders, func(a, b Holder) int { return a.Since.Compare(b.Since) })
 		for _, r := range info.Reservations {
 			ov.Reservations = append(ov.Reservations, ReservationUse{Reservation: r, Held: held[r.DepartmentID]})
 		}

@@ -6,7 +6,8 @@
   "use strict";
   var meta = document.querySelector('meta[name="csrf"]');
   if (!meta) { return; }
-  var every = 20, timer = null;
+  var hb = document.querySelector('meta[name="seat-heartbeat"]');
+  var every = (hb && parseInt(hb.getAttribute("content"), 10)) || 20, timer = null;
 
   function show(msg) {
     var b = document.getElementById("seat-banner");
