@@ -1,6 +1,9 @@
 package seats
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Advice tells an admin whether the seat count fits the use.
 type Advice struct {
@@ -42,8 +45,21 @@ func Advise(daily []UsagePoint, limit int) Advice {
 	case a.DaysFull >= fullDays || a.Refused > 0:
 		a.Kind = "at_limit"
 		a.Suggested = limit + max(1, (limit+9)/10)
-		a.Message = fmt.Sprintf("Every seat was taken on %d of the last %d days and %d logins were refused. "+
-			"Consider raising the seat count to about %d so agents are not turned away.", a.DaysFull, len(daily), a.Refused, a.Suggested)
+		// Say only what happened: a pool may refuse logins on days it was
+		// never full (shared seats taken, reserved ones free), or be full
+		// without refusing anyone.
+		var why []string
+		if a.DaysFull > 0 {
+			why = append(why, fmt.Sprintf("every seat was taken on %d of the last %d days", a.DaysFull, len(daily)))
+		}
+		if a.Refused == 1 {
+			why = append(why, "1 login was refused")
+		} else if a.Refused > 1 {
+			why = append(why, fmt.Sprintf("%d logins were refused", a.Refused))
+		}
+		msg := strings.Join(why, " and ")
+		a.Message = fmt.Sprintf("%s%s. Consider raising the seat count to about %d so agents are not turned away.",
+			strings.ToUpper(msg[:1]), msg[1:], a.Suggested)
 	case limit > 0 && a.Peak*100 <= limit*farBelowPct:
 		a.Kind = "far_below"
 		a.Suggested = max(1, (a.Peak*12+9)/10)

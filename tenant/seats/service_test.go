@@ -304,6 +304,21 @@ func TestService_HeartbeatReacquiresAfterRedisLoss(t *testing.T) {
 	if h := w.holders(t, acme.Tenant.ID); len(h) != 2 || !h[ann.UserID] || h[bob.UserID] {
 		t.Errorf("holders %v, want ann and cy", h)
 	}
+
+	// Redis loses everything again; ann logs in on her laptop before the
+	// desk's page heartbeats with the lease Redis forgot: the desk is told
+	// that the seat moved, and takes no second one.
+	if err := rdb.FlushAll(tctx(t)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	laptop := w.acquire(t, ann, "laptop")
+	_, err = w.seats.Heartbeat(tctx(t), ann, hb.LeaseID, "desk-1", "198.51.100.7")
+	if e := wantCode(t, err, cic.ECONFLICT, "lease_moved"); !strings.Contains(e.Message, `"laptop"`) {
+		t.Errorf("message %q does not name the laptop", e.Message)
+	}
+	if ls, err := w.seats.Leases.List(tctx(t), acme.Tenant.ID); err != nil || len(ls) != 1 || ls[0].ID != laptop.ID {
+		t.Errorf("leases %+v, %v; want only ann's laptop", ls, err)
+	}
 }
 
 func TestService_HeartbeatAfterMoveOrForceRelease(t *testing.T) {
@@ -329,9 +344,22 @@ func TestService_HeartbeatAfterMoveOrForceRelease(t *testing.T) {
 	}
 	_, err = w.seats.Heartbeat(tctx(t), ann, moved.ID, "desk-2", "198.51.100.7")
 	wantCode(t, err, cic.ECONFLICT, "lease_released")
-	// Neither heartbeat took a seat back.
-	if h := w.holders(t, acme.Tenant.ID); len(h) != 0 {
-		t.Errorf("holders %v, want none", h)
+
+	// After a logout, a page still open elsewhere heartbeats in vain.
+	again := w.acquire(t, ann, "desk-3")
+	if err := w.seats.Release(tctx(t), ann, again.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.seats.Heartbeat(tctx(t), ann, again.ID, "desk-3", "198.51.100.7")
+	wantCode(t, err, cic.ECONFLICT, "lease_ended")
+	// Another user's lease id is no way in either.
+	bob := w.member(t, acme, "bob", cic.RoleAgent, nil)
+	gb := w.acquire(t, bob, "desk-4")
+	_, err = w.seats.Heartbeat(tctx(t), ann, gb.ID, "desk-4", "198.51.100.7")
+	wantCode(t, err, cic.ECONFLICT, "lease_not_held")
+	// None of these heartbeats took a seat for ann.
+	if h := w.holders(t, acme.Tenant.ID); len(h) != 1 || !h[bob.UserID] {
+		t.Errorf("holders %v, want bob only", h)
 	}
 }
 
