@@ -65,7 +65,7 @@ func (s *Service) SampleTenant(ctx context.Context, tenantID uuid.UUID) error {
 	r := reply(res)
 	live, current := r.int(0), r.int(1)
 	use := map[int64]*minuteUse{}
-	var past []string
+	var past []any
 	for i := 2; i+1 < len(res); i += 2 {
 		f := r.str(i)
 		m, err := strconv.ParseInt(strings.TrimPrefix(f, "r:"), 10, 64)
@@ -133,7 +133,7 @@ func (s *Service) SampleTenant(ctx context.Context, tenantID uuid.UUID) error {
 	// before this line leaves them for the next run, which stores the
 	// same values again.
 	if len(past) > 0 {
-		if err := s.Leases.rdb.HDel(ctx, peakKey, past...).Err(); err != nil {
+		if err := s.Leases.rdb.ZRem(ctx, peakKey, past...).Err(); err != nil {
 			return fmt.Errorf("clear stored seat usage: %w", err)
 		}
 	}

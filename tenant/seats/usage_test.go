@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/infra/testenv"
@@ -28,31 +29,35 @@ func awayFromMinuteEdge(t *testing.T) {
 
 func minuteOf(t time.Time) int64 { return t.UnixMilli() / 60000 }
 
-// peakKey is the tenant's hash of minute peaks and refusals in Redis.
+// peakKey is the tenant's sorted set of minute peaks and refusals in Redis.
 func (w *world) peakKey(tenantID uuid.UUID) string {
 	prefix, _ := w.seats.Leases.keys(tenantID)
 	return prefix + "peak"
 }
 
-// setMinutes writes minute fields into the peak hash as the acquire
+// setMinutes writes minute members into the peak set as the acquire
 // script would have in earlier minutes: "<minute>" the most seats held,
 // "r:<minute>" the refusals.
 func (w *world) setMinutes(t *testing.T, tenantID uuid.UUID, fields map[string]int) {
 	t.Helper()
-	args := make([]any, 0, 2*len(fields))
+	zs := make([]redis.Z, 0, len(fields))
 	for f, v := range fields {
-		args = append(args, f, v)
+		zs = append(zs, redis.Z{Member: f, Score: float64(v)})
 	}
-	if err := w.rdb.HSet(tctx(t), w.peakKey(tenantID), args...).Err(); err != nil {
+	if err := w.rdb.ZAdd(tctx(t), w.peakKey(tenantID), zs...).Err(); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (w *world) minuteFields(t *testing.T, tenantID uuid.UUID) map[string]string {
 	t.Helper()
-	m, err := w.rdb.HGetAll(tctx(t), w.peakKey(tenantID)).Result()
+	zs, err := w.rdb.ZRangeWithScores(tctx(t), w.peakKey(tenantID), 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
+	}
+	m := make(map[string]string, len(zs))
+	for _, z := range zs {
+		m[z.Member.(string)] = strconv.FormatFloat(z.Score, 'f', -1, 64)
 	}
 	return m
 }

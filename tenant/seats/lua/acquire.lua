@@ -10,6 +10,7 @@
 -- {2, workstation} when resuming a user who holds a lease elsewhere, or
 -- {0, holders, limit, reserved for the department, department holders,
 -- reserved for all departments}.
+-- This runs on every login: the common path is kept to a dozen calls.
 local prefix, id, user, dept = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ttl, limit, resume, nres = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9] == '1', tonumber(ARGV[10])
 local t = redis.call('TIME')
@@ -34,6 +35,17 @@ for _, lid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
   drop(lid, 'expired')
 end
 
+-- Holders whose lease Redis lost (it restarted empty) and who found no
+-- free seat on their heartbeat have a claim on the next one freed, for
+-- one TTL, ahead of new logins.
+local claims = prefix .. 'claims'
+local claimed, mine = redis.call('ZCARD', claims), false
+if claimed > 0 then
+  redis.call('ZREMRANGEBYSCORE', claims, '-inf', now)
+  claimed = redis.call('ZCARD', claims)
+  if redis.call('ZSCORE', claims, user) then claimed, mine = claimed - 1, true end
+end
+
 local uk = prefix .. 'user:' .. user
 local old = redis.call('GET', uk)
 local oldDept, oldWs = nil, ''
@@ -41,15 +53,6 @@ if old then
   local f = redis.call('HMGET', prefix .. 'lease:' .. old, 'dept', 'ws')
   if f[1] then oldDept, oldWs = f[1], f[2] else old = nil end
 end
-
--- Holders whose lease Redis lost (it restarted empty) and who found no
--- free seat on their heartbeat have a claim on the next one freed, for
--- one TTL, ahead of new logins.
-local claims = prefix .. 'claims'
-redis.call('ZREMRANGEBYSCORE', claims, '-inf', now)
-local claimed = redis.call('ZCARD', claims)
-if redis.call('ZSCORE', claims, user) then claimed = claimed - 1 end
-
 -- A returning holder who meanwhile took a seat elsewhere keeps that one.
 if resume and old then return {2, oldWs} end
 
@@ -57,42 +60,48 @@ if resume and old then return {2, oldWs} end
 local total = redis.call('ZCARD', KEYS[1])
 if old then total = total - 1 end
 local reservedAll, usedReserved, myRes, myUsed = 0, 0, 0, 0
-for i = 0, nres - 1 do
-  local d, r = ARGV[11 + 2 * i], tonumber(ARGV[12 + 2 * i])
-  local u = tonumber(redis.call('HGET', KEYS[2], d) or '0')
-  if old and oldDept == d then u = u - 1 end
-  reservedAll = reservedAll + r
-  usedReserved = usedReserved + math.min(u, r)
-  if d == dept then myRes, myUsed = r, u end
+if nres > 0 then
+  local depts = {}
+  for i = 0, nres - 1 do depts[i + 1] = ARGV[11 + 2 * i] end
+  local counts = redis.call('HMGET', KEYS[2], unpack(depts))
+  for i = 0, nres - 1 do
+    local d, r = depts[i + 1], tonumber(ARGV[12 + 2 * i])
+    local u = tonumber(counts[i + 1] or '0')
+    if old and oldDept == d then u = u - 1 end
+    reservedAll = reservedAll + r
+    usedReserved = usedReserved + math.min(u, r)
+    if d == dept then myRes, myUsed = r, u end
+  end
 end
 -- Holders of a department sit in its reserved seats first; everyone
 -- else, and the overflow, shares what is left.
 local floating = limit - reservedAll
 local floatingUsed = total - usedReserved + claimed
 local ok = total + claimed < limit and ((myUsed < myRes) or (floatingUsed < floating))
+-- Per minute: the most seats held at once, and the refused logins.
+local peak = prefix .. 'peak'
 local minute = tostring(math.floor(now / 60000))
 if not ok then
-  redis.call('HINCRBY', prefix .. 'peak', 'r:' .. minute, 1)
+  redis.call('ZINCRBY', peak, 1, 'r:' .. minute)
   if resume then redis.call('ZADD', claims, now + ttl, user) end
   return {0, total, limit, myRes, myUsed, reservedAll}
 end
-redis.call('ZREM', claims, user)
+if mine then redis.call('ZREM', claims, user) end
 
 if old then drop(old, 'moved:' .. ARGV[5]) end
+-- The fencing token is seeded from the clock, so tokens keep growing
+-- even after Redis lost its data.
 local fence = prefix .. 'fence'
--- Seeded from the clock so tokens keep growing even after Redis lost
--- its data.
-if redis.call('EXISTS', fence) == 0 then redis.call('SET', fence, string.format('%.0f', now * 1000)) end
 local token = redis.call('INCR', fence)
+if token == 1 then
+  token = now * 1000
+  redis.call('SET', fence, string.format('%.0f', token))
+end
 local exp = now + ttl
 redis.call('HSET', prefix .. 'lease:' .. id, 'user', user, 'dept', dept, 'ws', ARGV[5], 'ip', ARGV[6],
-  'since', now, 'hb', now, 'exp', exp, 'token', token)
+  'since', now, 'hb', now, 'exp', exp, 'token', string.format('%.0f', token))
 redis.call('ZADD', KEYS[1], exp, id)
 redis.call('SET', uk, id)
 redis.call('HINCRBY', KEYS[2], dept, 1)
-local held = total + 1
-local peak = prefix .. 'peak'
-if held > tonumber(redis.call('HGET', peak, minute) or '0') then
-  redis.call('HSET', peak, minute, held)
-end
+redis.call('ZADD', peak, 'GT', total + 1, minute)
 return {1, token, exp, oldWs}
