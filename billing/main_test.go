@@ -177,7 +177,7 @@ func paidSession(tenantID uuid.UUID, p Purchase, sessionID string) map[string]an
 func subEvent(tenantID uuid.UUID, id, status string, quantity int, periodEnd time.Time) map[string]any {
 	return map[string]any{"id": id, "object": "subscription", "status": status, "current_period_end": periodEnd.Unix(),
 		"metadata": map[string]string{"tenant_id": tenantID.String()},
-		"items": map[string]any{"object": "list", "data": []map[string]any{{"id": "si_" + id, "object": "subscription_item", "quantity": quantity}}}}
+		"items":    map[string]any{"object": "list", "data": []map[string]any{{"id": "si_" + id, "object": "subscription_item", "quantity": quantity}}}}
 }
 
 func itoa(n int) string { return fmt.Sprint(n) }

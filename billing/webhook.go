@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -57,6 +59,11 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, sigHeader s
 	if err != nil {
 		return "", fmt.Errorf("%w (%v)", errBadSignature, err)
 	}
+	// stripe-go checks only that the signature is not too old; one from
+	// beyond the tolerance in the future would stay replayable until then.
+	if ts, ok := signedAt(sigHeader); !ok || ts.After(s.now().Add(s.tolerance())) {
+		return "", fmt.Errorf("%w (timestamp in the future)", errBadSignature)
+	}
 	if ev.ID == "" || ev.Data == nil {
 		return "", cic.Codef(cic.EINVALID, "bad_event", "The event has no id or data.")
 	}
@@ -97,6 +104,20 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, sigHeader s
 	}
 	s.logger().InfoContext(ctx, "stripe event", "event_id", ev.ID, "type", ev.Type, "tenant_id", tenantID, "result", result)
 	return result, nil
+}
+
+// signedAt reads the t= timestamp of a Stripe-Signature header.
+func signedAt(header string) (time.Time, bool) {
+	for _, part := range strings.Split(header, ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "t="); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return time.Time{}, false
+			}
+			return time.Unix(n, 0), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // eventCtx is what every event handler knows of its event.
