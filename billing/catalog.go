@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
 )
 
@@ -302,4 +303,25 @@ func (s *Service) PutSeatPrice(ctx context.Context, currency string, priceMinor 
 		return fmt.Errorf("put seat price: %w", err)
 	}
 	return nil
+}
+
+// Offer is the catalogue as one tenant sees it: in its currency, with
+// its pay-as-you-go overage rate and where it would pay.
+type Offer struct {
+	Catalog
+	OveragePriceMinor int64  `json:"overage_price_minor"`
+	Mode              string `json:"mode"`
+}
+
+// OfferFor returns the caller's tenant's offer. Every role may read it.
+func (s *Service) OfferFor(ctx context.Context, a tenant.Actor) (Offer, error) {
+	st, err := metering.GetSettings(ctx, s.DB, a.TenantID)
+	if err != nil {
+		return Offer{}, err
+	}
+	c, err := s.GetCatalog(ctx, st.Currency)
+	if err != nil {
+		return Offer{}, err
+	}
+	return Offer{Catalog: c, OveragePriceMinor: st.OveragePriceMinor, Mode: s.Mode()}, nil
 }

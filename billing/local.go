@@ -178,7 +178,8 @@ func (s *Service) deliverLocal(ctx context.Context, selfURL string, payload []by
 	req.Header.Set("Stripe-Signature", signed.Header)
 	resp, err := localClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("local webhook: %w", err)
+		return fmt.Errorf("local webhook: %w: %w", err, cic.Codef(cic.EUNAVAILABLE, "local_webhook_unreachable",
+			"The local checkout could not reach this server's own webhook at %s; set SELF_URL to an address the server can reach itself at.", selfURL))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))

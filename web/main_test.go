@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
@@ -30,7 +31,11 @@ type testServer struct {
 	DB      *testenv.DB
 	Rdb     *redis.Client
 	Meter   *metering.Meter
+	Billing *billing.Service
 }
+
+// operatorToken opens the operator API in tests.
+const operatorToken = "op-secret-for-tests"
 
 func newServer(t testing.TB, opts ...func(*tenant.Service)) *testServer {
 	t.Helper()
@@ -45,13 +50,17 @@ func newServer(t testing.TB, opts ...func(*tenant.Service)) *testServer {
 	meter := metering.NewMeter(svc.DB)
 	meter.Start()
 	t.Cleanup(meter.Close)
+	// Local mode: no Stripe keys, the local checkout's events are signed
+	// with the local secret and posted to this server's own webhook.
+	bill := &billing.Service{DB: svc.DB, PublicURL: "http://cic.test",
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	srv, err := web.New(web.Config{Tenants: svc, Pool: db.App, Redis: rdb, PublicURL: "http://cic.test", RedisPrefix: testenv.Prefix(), BodyLimit: 64 << 10,
-		Meter:  meter,
+		Meter: meter, Billing: bill, OperatorToken: operatorToken,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{Server: srv, Tenants: svc, DB: db, Rdb: rdb, Meter: meter}
+	return &testServer{Server: srv, Tenants: svc, DB: db, Rdb: rdb, Meter: meter, Billing: bill}
 }
 
 // answer is a decoded response.

@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/tenant"
 )
 
@@ -38,7 +39,13 @@ func navFor(r cic.Role) []navItem {
 		items = append(items, navItem{"/users", "Users"})
 	}
 	if r.Manages() {
-		items = append(items, navItem{"/departments", "Departments"}, navItem{"/usage", "Usage"}, navItem{"/audit", "Audit log"})
+		items = append(items, navItem{"/departments", "Departments"}, navItem{"/usage", "Usage"})
+	}
+	if billing.CanView(r) {
+		items = append(items, navItem{"/billing", "Billing"})
+	}
+	if r.Manages() {
+		items = append(items, navItem{"/audit", "Audit log"})
 	}
 	return items
 }

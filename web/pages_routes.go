@@ -29,4 +29,16 @@ func (s *Server) pageRoutes() {
 	app.Post("/usage/policy", csrf, auth, s.usagePolicySubmit)
 	app.Post("/usage/api-keys", csrf, auth, s.usageKeyCreateSubmit)
 	app.Post("/usage/api-keys/:id/revoke", csrf, auth, s.usageKeyRevokeSubmit)
+	bill := s.requireBilling
+	app.Get("/billing", csrf, auth, bill, s.billingPage)
+	app.Post("/billing/buy", csrf, auth, bill, s.billingBuySubmit)
+	app.Post("/billing/seats", csrf, auth, bill, s.billingSeatsSubmit)
+	app.Post("/billing/portal", csrf, auth, bill, s.billingPortalSubmit)
+	app.Get("/billing/local-checkout/:id", csrf, auth, bill, s.localCheckoutPage)
+	app.Post("/billing/local-checkout/:id/pay", csrf, auth, bill, s.localCheckoutPaySubmit)
+	app.Get("/operator", csrf, s.operatorPage)
+	app.Post("/operator/login", csrf, s.operatorLoginSubmit)
+	app.Post("/operator/logout", csrf, s.operatorLogoutSubmit)
+	app.Post("/operator/tiers", csrf, bill, s.operatorTierSubmit)
+	app.Post("/operator/seat-prices", csrf, bill, s.operatorSeatPriceSubmit)
 }
