@@ -99,7 +99,17 @@ func (s *Server) billingBuySubmit(c *fiber.Ctx) error {
 	if err != nil {
 		return s.renderBilling(c, pageData{}, err)
 	}
-	return c.Redirect(p.CheckoutURL, fiber.StatusSeeOther)
+	return c.Redirect(s.checkoutRedirect(p.CheckoutURL), fiber.StatusSeeOther)
+}
+
+// checkoutRedirect keeps the browser on the address it is using for the
+// local checkout (PUBLIC_URL may name another, e.g. behind a proxy); a
+// Stripe checkout URL is followed as is.
+func (s *Server) checkoutRedirect(url string) string {
+	if i := strings.Index(url, "/billing/local-checkout/"); i >= 0 && s.cfg.Billing.Mode() == billing.ModeLocal {
+		return url[i:]
+	}
+	return url
 }
 
 func (s *Server) billingSeatsSubmit(c *fiber.Ctx) error {
@@ -116,7 +126,7 @@ func (s *Server) billingSeatsSubmit(c *fiber.Ctx) error {
 		return s.renderBilling(c, pageData{}, err)
 	}
 	if ch.CheckoutURL != "" {
-		return c.Redirect(ch.CheckoutURL, fiber.StatusSeeOther)
+		return c.Redirect(s.checkoutRedirect(ch.CheckoutURL), fiber.StatusSeeOther)
 	}
 	return c.Redirect("/billing?done=updated", fiber.StatusSeeOther)
 }
