@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -179,7 +178,5 @@ func subEvent(tenantID uuid.UUID, id, status string, quantity int, periodEnd tim
 		"metadata": map[string]string{"tenant_id": tenantID.String()},
 		"items":    map[string]any{"object": "list", "data": []map[string]any{{"id": "si_" + id, "object": "subscription_item", "quantity": quantity}}}}
 }
-
-func itoa(n int) string { return fmt.Sprint(n) }
 
 func asError(err error) (*cic.Error, bool) { return cic.AsError(err) }
