@@ -205,7 +205,18 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 				return fmt.Errorf("%s: %w", q[:30], err)
 			}
 		}
-		return nil
+		// Seats' tables.
+		for _, q := range []string{
+			`INSERT INTO seat_samples (tenant_id, minute, peak, seat_limit) VALUES ($1, date_trunc('minute', now()), 1, 2)`,
+			`INSERT INTO seat_usage_hourly (tenant_id, hour, peak, seat_limit, refused, seat_minutes) VALUES ($1, date_trunc('hour', now()), 1, 2, 0, 1)`,
+			`INSERT INTO seat_usage_daily (tenant_id, day, peak, seat_limit, refused, seat_minutes) VALUES ($1, current_date, 1, 2, 0, 1)`,
+		} {
+			if _, err := tx.Exec(c, q, r.Tenant.ID); err != nil {
+				return fmt.Errorf("%s: %w", q[:30], err)
+			}
+		}
+		_, err := tx.Exec(c, `INSERT INTO seat_reservations (tenant_id, department_id, seats) VALUES ($1, $2, 1)`, r.Tenant.ID, d.ID)
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)

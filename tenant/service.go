@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -26,6 +27,11 @@ type Service struct {
 	// AfterSignup runs once the sign-up has committed (e.g. enqueue the
 	// payment-customer job). Its error is logged by the caller, not fatal.
 	AfterSignup func(ctx context.Context, t Tenant) error
+	// AfterDeactivate runs once a user's deactivation has committed (e.g.
+	// free the seat they hold). Its error is logged, not returned: the
+	// user is deactivated either way.
+	AfterDeactivate func(ctx context.Context, tenantID, userID uuid.UUID) error
+	Logger          *slog.Logger
 
 	AccessTTL  time.Duration
 	RefreshTTL time.Duration

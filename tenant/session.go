@@ -253,27 +253,39 @@ func (s *Service) Refresh(ctx context.Context, token string, m ClientMeta) (Toke
 // Logout ends the session the refresh token belongs to. Unknown or spent
 // tokens are fine: logging out twice is not an error.
 func (s *Service) Logout(ctx context.Context, token string) error {
+	_, _, err := s.EndSession(ctx, token)
+	return err
+}
+
+// EndSession is Logout that also says whose session ended (uuid.Nil
+// twice when the token was unknown), so the caller can free what the
+// session held, such as a seat.
+func (s *Service) EndSession(ctx context.Context, token string) (tenantID, userID uuid.UUID, err error) {
 	tenantID, id, secret, ok := parseOpaque(token, refreshPrefix)
 	if !ok {
-		return nil
+		return uuid.Nil, uuid.Nil, nil
 	}
-	err := s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
-		var family uuid.UUID
+	err = s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
+		var family, user uuid.UUID
 		var hash []byte
-		err := tx.QueryRow(ctx, `SELECT family_id, token_hash FROM refresh_tokens WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&family, &hash)
+		err := tx.QueryRow(ctx, `SELECT family_id, token_hash, user_id FROM refresh_tokens WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&family, &hash, &user)
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && !secretMatches(secret, hash)) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
+		userID = user
 		_, err = tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE tenant_id = $1 AND family_id = $2 AND revoked_at IS NULL`, tenantID, family)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("logout: %w", err)
+		return uuid.Nil, uuid.Nil, fmt.Errorf("logout: %w", err)
 	}
-	return nil
+	if userID == uuid.Nil {
+		return uuid.Nil, uuid.Nil, nil
+	}
+	return tenantID, userID, nil
 }
 
 func revokeUserTokens(ctx context.Context, q Querier, tenantID, userID uuid.UUID) error {

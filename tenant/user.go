@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -295,7 +296,19 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, id uuid.UUID, up User
 		}
 		return Audit(ctx, tx, a, "user.update", "user", id.String(), changes)
 	})
+	if err == nil && u.Status == StatusDeactivated && s.AfterDeactivate != nil {
+		if herr := s.AfterDeactivate(ctx, a.TenantID, id); herr != nil {
+			s.logger().Error("after deactivate", "tenant", a.TenantID, "user", id, "err", herr)
+		}
+	}
 	return u, err
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
 }
 
 // DeactivateUser is UpdateUser with status deactivated: the user can no

@@ -96,9 +96,11 @@ func (s *Server) apiLogout(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	if err := s.cfg.Tenants.Logout(c.UserContext(), in.RefreshToken); err != nil {
+	tenantID, userID, err := s.cfg.Tenants.EndSession(c.UserContext(), in.RefreshToken)
+	if err != nil {
 		return err
 	}
+	s.freeSeat(c, tenantID, userID, uuid.Nil)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 

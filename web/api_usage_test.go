@@ -369,7 +369,7 @@ func TestIngest_MeteringDownIs503(t *testing.T) {
 	key, _ := ts.apiKey(t, a, "PBX")
 	// The same database behind a server whose Meter is not running.
 	srv, err := web.New(web.Config{Tenants: ts.Tenants, Pool: ts.DB.App, Redis: ts.Rdb, RedisPrefix: testenv.Prefix(),
-		Meter: metering.NewMeter(ts.Tenants.DB), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Meter: metering.NewMeter(ts.Tenants.DB), Seats: ts.Seats, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -32,6 +33,7 @@ type testServer struct {
 	Rdb     *redis.Client
 	Meter   *metering.Meter
 	Billing *billing.Service
+	Seats   *seats.Service
 }
 
 // operatorToken opens the operator API in tests.
@@ -50,17 +52,21 @@ func newServer(t testing.TB, opts ...func(*tenant.Service)) *testServer {
 	meter := metering.NewMeter(svc.DB)
 	meter.Start()
 	t.Cleanup(meter.Close)
+	seatSvc := seats.NewService(svc.DB, seats.NewLeases(rdb, testenv.Prefix()), nil)
+	svc.AfterDeactivate = func(ctx context.Context, tenantID, userID uuid.UUID) error {
+		return seatSvc.ReleaseUser(ctx, tenantID, userID)
+	}
 	// Local mode: no Stripe keys, the local checkout's events are signed
 	// with the local secret and posted to this server's own webhook.
 	bill := &billing.Service{DB: svc.DB, PublicURL: "http://cic.test",
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	srv, err := web.New(web.Config{Tenants: svc, Pool: db.App, Redis: rdb, PublicURL: "http://cic.test", RedisPrefix: testenv.Prefix(), BodyLimit: 64 << 10,
-		Meter: meter, Billing: bill, OperatorToken: operatorToken,
+		Meter: meter, Seats: seatSvc, Billing: bill, OperatorToken: operatorToken,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{Server: srv, Tenants: svc, DB: db, Rdb: rdb, Meter: meter, Billing: bill}
+	return &testServer{Server: srv, Tenants: svc, DB: db, Rdb: rdb, Meter: meter, Seats: seatSvc, Billing: bill}
 }
 
 // answer is a decoded response.

@@ -14,6 +14,7 @@ import (
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/tenant"
+	"github.com/cic-platform/cic/tenant/seats"
 )
 
 // pageData is what every template gets; Data carries the page's own.
@@ -25,6 +26,9 @@ type pageData struct {
 	Notice    string
 	Form      map[string]string
 	Data      any
+	// Heartbeat is how often (s) the page renews the user's seat; 0 for
+	// users without one.
+	Heartbeat int
 }
 
 // navItem is one entry of the role-dependent navigation.
@@ -37,6 +41,9 @@ func navFor(r cic.Role) []navItem {
 	items := []navItem{{"/dashboard", "Dashboard"}}
 	if r.In(cic.RoleOwner, cic.RoleAdmin, cic.RoleSupervisor) {
 		items = append(items, navItem{"/users", "Users"})
+	}
+	if seats.CanView(r) {
+		items = append(items, navItem{"/seats", "Seats"})
 	}
 	if r.Manages() {
 		items = append(items, navItem{"/departments", "Departments"}, navItem{"/usage", "Usage"})
@@ -61,6 +68,7 @@ var pageFuncs = template.FuncMap{
 	"roles":   func() []cic.Role { return cic.Roles },
 	"manages": func(r cic.Role) bool { return r.Manages() },
 	"eqs":     func(a, b any) bool { return fmt.Sprint(a) == fmt.Sprint(b) },
+	"list":    func(v ...any) []any { return v },
 }
 
 // parsePages builds one template set per page: the layout plus the page.
@@ -101,6 +109,9 @@ func (s *Server) renderStatus(c *fiber.Ctx, status int, name string, d pageData)
 	}
 	if d.CSRF == "" {
 		d.CSRF, _ = c.Locals(localCSRF).(string)
+	}
+	if d.Principal != nil && seats.NeedsSeat(d.Principal.Role) {
+		d.Heartbeat = s.heartbeatEvery()
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {

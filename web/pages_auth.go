@@ -1,6 +1,9 @@
 package web
 
 import (
+	"net/url"
+	"time"
+
 	"github.com/gofiber/fiber/v2"
 
 	cic "github.com/cic-platform/cic"
@@ -38,30 +41,50 @@ func (s *Server) signupSubmit(c *fiber.Ctx) error {
 }
 
 func (s *Server) loginPage(c *fiber.Ctx) error {
-	d := pageData{Title: "Log in", Form: map[string]string{"tenant": c.Query("tenant"), "next": c.Query("next")}}
+	d := pageData{Title: "Log in", Form: map[string]string{"tenant": c.Query("tenant"), "next": c.Query("next"),
+		"workstation": c.Cookies(cookieWorkstation)}}
 	if c.Query("bye") != "" {
 		d.Notice = "You are logged out."
 	}
+	d.Error = s.takeFlash(c)
 	return s.render(c, "login", d)
 }
 
 func (s *Server) loginSubmit(c *fiber.Ctx) error {
 	in := tenant.LoginInput{Tenant: c.FormValue("tenant"), Email: c.FormValue("email"), Password: c.FormValue("password")}
+	form := pageData{Title: "Log in", Form: formValues(c, "tenant", "email", "next", "workstation")}
 	toks, _, err := s.cfg.Tenants.Login(c.UserContext(), in, clientMeta(c))
 	if err != nil {
-		return s.pageError(c, "login", pageData{Title: "Log in", Form: formValues(c, "tenant", "email", "next")}, err)
+		return s.pageError(c, "login", form, err)
+	}
+	moved, err := s.takeSeat(c, toks)
+	if err != nil {
+		// No seat, no session: the refresh token just issued is revoked.
+		if lerr := s.cfg.Tenants.Logout(c.UserContext(), toks.RefreshToken); lerr != nil {
+			s.log.Warn("revoke session without seat", "err", lerr)
+		}
+		return s.seatRefused(c, "login", form, err)
 	}
 	s.setSession(c, toks)
+	if moved != "" {
+		return c.Redirect("/dashboard?moved_from="+url.QueryEscape(moved), fiber.StatusSeeOther)
+	}
 	return c.Redirect(safeNext(c.FormValue("next")), fiber.StatusSeeOther)
 }
 
-func (s *Server) logoutSubmit(c *fiber.Ctx) error {
-	if rt := c.Cookies(cookieRefresh); rt != "" {
-		if err := s.cfg.Tenants.Logout(c.UserContext(), rt); err != nil && cic.ErrorKind(err) == cic.EINTERNAL {
-			return err
-		}
+// seatRefused shows why no seat was given on the form the user sent,
+// including when the seat service is down (503): that is not the
+// user's fault, but they need to read it rather than a bare error page.
+func (s *Server) seatRefused(c *fiber.Ctx, page string, d pageData, err error) error {
+	if cic.ErrorKind(err) == cic.EUNAVAILABLE {
+		_, _, d.Error = classify(err)
+		return s.renderStatus(c, fiber.StatusServiceUnavailable, page, d)
 	}
-	s.clearSession(c)
+	return s.pageError(c, page, d, err)
+}
+
+func (s *Server) logoutSubmit(c *fiber.Ctx) error {
+	s.endPageSession(c)
 	return c.Redirect("/login?bye=1", fiber.StatusSeeOther)
 }
 
@@ -82,6 +105,15 @@ func (s *Server) inviteSubmit(c *fiber.Ctx) error {
 			d.Data = inv
 		}
 		return s.pageError(c, "invite", d, err)
+	}
+	if _, err := s.takeSeat(c, toks); err != nil {
+		// The password is set; the user logs in once a seat is free.
+		if lerr := s.cfg.Tenants.Logout(c.UserContext(), toks.RefreshToken); lerr != nil {
+			s.log.Warn("revoke session without seat", "err", lerr)
+		}
+		_, _, msg := classify(err)
+		s.setCookie(c, cookieFlash, url.QueryEscape("Your password is set. "+msg), time.Minute)
+		return c.Redirect("/login", fiber.StatusSeeOther)
 	}
 	s.setSession(c, toks)
 	return c.Redirect("/dashboard?welcome=1", fiber.StatusSeeOther)

@@ -63,7 +63,11 @@ func (s *Server) dashboardPage(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	return s.render(c, "dashboard", pageData{Title: "Dashboard", Data: d})
+	pd := pageData{Title: "Dashboard", Data: d}
+	if from := c.Query("moved_from"); from != "" && len(from) <= 100 {
+		pd.Notice = "Your seat moved here from workstation \"" + from + "\"; that workstation has been told and logged out."
+	}
+	return s.render(c, "dashboard", pd)
 }
 
 // warningsReadSubmit dismisses the low-balance warnings on the dashboard.

@@ -29,6 +29,11 @@ func (s *Server) pageRoutes() {
 	app.Post("/usage/policy", csrf, auth, s.usagePolicySubmit)
 	app.Post("/usage/api-keys", csrf, auth, s.usageKeyCreateSubmit)
 	app.Post("/usage/api-keys/:id/revoke", csrf, auth, s.usageKeyRevokeSubmit)
+	app.Post("/seat/heartbeat", csrf, s.seatHeartbeat)
+	app.Get("/seats", csrf, auth, s.seatsPage)
+	app.Get("/seats/live", auth, s.seatsLive)
+	app.Post("/seats/reservations", csrf, auth, s.seatReserveSubmit)
+	app.Post("/seats/:id/release", csrf, auth, s.seatReleaseSubmit)
 	bill := s.requireBilling
 	app.Get("/billing", csrf, auth, bill, s.billingPage)
 	app.Post("/billing/buy", csrf, auth, bill, s.billingBuySubmit)

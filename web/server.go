@@ -24,6 +24,7 @@ import (
 	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
+	"github.com/cic-platform/cic/tenant/seats"
 )
 
 //go:embed templates/*.html
@@ -65,6 +66,8 @@ type Config struct {
 	// Enqueue queues a job (the catalogue sync after an operator edit);
 	// nil: the next periodic run does it.
 	Enqueue *asynq.Client
+	// Seats is the concurrent-seat pool: logins of agents take a lease.
+	Seats *seats.Service
 }
 
 // Server is the Fiber application with its dependencies.
@@ -79,8 +82,8 @@ type Server struct {
 
 // New builds the application and its routes.
 func New(cfg Config) (*Server, error) {
-	if cfg.Tenants == nil || cfg.Pool == nil || cfg.Redis == nil || cfg.Meter == nil {
-		return nil, fmt.Errorf("web: Tenants, Pool, Redis and Meter are required")
+	if cfg.Tenants == nil || cfg.Pool == nil || cfg.Redis == nil || cfg.Meter == nil || cfg.Seats == nil {
+		return nil, fmt.Errorf("web: Tenants, Pool, Redis, Meter and Seats are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -122,7 +125,10 @@ func New(cfg Config) (*Server, error) {
 		// only trust it from private networks.
 		ProxyHeader:             fiber.HeaderXForwardedFor,
 		EnableTrustedProxyCheck: true,
-		TrustedProxies:          []string{"127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"},
+		// Without validation Fiber returns the header as is, even empty
+		// when a trusted peer sends none; with it, the peer's address.
+		EnableIPValidation: true,
+		TrustedProxies:     []string{"127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"},
 	})
 	s.routes()
 	return s, nil
@@ -198,6 +204,15 @@ func (s *Server) routes() {
 	api.Put("/operator/catalog/seat-prices/:currency", op, bill, s.apiOperatorPutSeatPrice)
 	api.Get("/operator/tasks", op, s.apiOperatorTasks)
 	api.Get("/operator/findings", op, bill, s.apiOperatorFindings)
+	// The caller's own lease first, so "lease" is never read as an :id.
+	api.Post("/seats/lease", bearer, s.apiAcquireSeat)
+	api.Post("/seats/lease/heartbeat", bearer, s.apiSeatHeartbeat)
+	api.Delete("/seats/lease", bearer, s.apiReleaseSeat)
+	api.Get("/seats/lease", bearer, s.requireSeat, s.apiCurrentSeat)
+	api.Get("/seats", bearer, s.apiListSeats)
+	api.Get("/seats/usage", bearer, s.apiSeatUsage)
+	api.Put("/seats/reservations/:id", bearer, s.apiSetReservation)
+	api.Delete("/seats/:id", bearer, s.apiForceReleaseSeat)
 	api.Use(s.apiNotFound)
 
 	// Stripe (or the local checkout) calls this; the signature is the

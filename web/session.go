@@ -18,7 +18,13 @@ const (
 	cookieAccess  = "cic_access"
 	cookieRefresh = "cic_refresh"
 	cookieCSRF    = "cic_csrf"
-	localCSRF     = "csrf"
+	// cookieSeat holds the seat lease of the session; cookieWorkstation
+	// names the browser's workstation, kept across sessions; cookieFlash
+	// carries a message to the next page (why a session ended).
+	cookieSeat        = "cic_seat"
+	cookieWorkstation = "cic_ws"
+	cookieFlash       = "cic_flash"
+	localCSRF         = "csrf"
 )
 
 func (s *Server) csrfMiddleware() fiber.Handler {
@@ -42,6 +48,7 @@ func (s *Server) setSession(c *fiber.Ctx, t tenant.Tokens) {
 func (s *Server) clearSession(c *fiber.Ctx) {
 	s.setCookie(c, cookieAccess, "", -time.Hour)
 	s.setCookie(c, cookieRefresh, "", -time.Hour)
+	s.setCookie(c, cookieSeat, "", -time.Hour)
 }
 
 func (s *Server) setCookie(c *fiber.Ctx, name, value string, ttl time.Duration) {
@@ -60,30 +67,43 @@ func (s *Server) setCookie(c *fiber.Ctx, name, value string, ttl time.Duration) 
 
 // pageAuth loads the user of the page session, refreshing an expired
 // access token with the refresh cookie; without a session it redirects to
-// the login page and comes back afterwards.
+// the login page and comes back afterwards. A user whose role takes a
+// seat must hold one: each page load renews it, and a session whose seat
+// is gone ends with word of why on the login page.
 func (s *Server) pageAuth(c *fiber.Ctx) error {
+	p, ok := s.sessionPrincipal(c)
+	if !ok {
+		s.clearSession(c)
+		next := ""
+		if c.Method() == fiber.MethodGet {
+			next = "?next=" + url.QueryEscape(c.OriginalURL())
+		}
+		return c.Redirect("/login"+next, fiber.StatusSeeOther)
+	}
+	if err := s.holdSeat(c, p); err != nil {
+		return s.seatLost(c, err)
+	}
+	s.setPrincipal(c, p)
+	return c.Next()
+}
+
+// sessionPrincipal is the user of the page cookies, if any.
+func (s *Server) sessionPrincipal(c *fiber.Ctx) (tenant.Principal, bool) {
 	ctx := c.UserContext()
 	if tok := c.Cookies(cookieAccess); tok != "" {
 		if p, err := s.cfg.Tenants.Authenticate(ctx, tok); err == nil {
-			s.setPrincipal(c, p)
-			return c.Next()
+			return p, true
 		}
 	}
 	if rt := c.Cookies(cookieRefresh); rt != "" {
 		if toks, _, err := s.cfg.Tenants.Refresh(ctx, rt, clientMeta(c)); err == nil {
 			if p, err := s.cfg.Tenants.Authenticate(ctx, toks.AccessToken); err == nil {
 				s.setSession(c, toks)
-				s.setPrincipal(c, p)
-				return c.Next()
+				return p, true
 			}
 		}
 	}
-	s.clearSession(c)
-	next := ""
-	if c.Method() == fiber.MethodGet {
-		next = "?next=" + url.QueryEscape(c.OriginalURL())
-	}
-	return c.Redirect("/login"+next, fiber.StatusSeeOther)
+	return tenant.Principal{}, false
 }
 
 // safeNext keeps post-login redirects on this site.

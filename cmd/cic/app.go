@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -31,7 +32,8 @@ type app struct {
 	tenants *tenant.Service
 	billing *billing.Service
 	// jobs enqueues asynq tasks (the Stripe customer after sign-up).
-	jobs *asynq.Client
+	jobs  *asynq.Client
+	seats *seats.Service
 }
 
 // openApp connects to PostgreSQL as the app role and to Redis and builds
@@ -58,6 +60,12 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, keys *tenant.Key
 	// Every new tenant starts with the trial contacts and seats, recorded
 	// in the sign-up transaction by the packages that own those tables.
 	svc.OnSignup = []tenant.SignupHook{metering.TrialHook(metering.DefaultTrial), seats.TrialHook(seats.DefaultTrial)}
+	svc.Logger = log
+	seatSvc := seats.NewService(svc.DB, seats.NewLeases(rdb, redisPrefix), log)
+	// A deactivated user's seat is freed at once, not when it runs out.
+	svc.AfterDeactivate = func(ctx context.Context, tenantID, userID uuid.UUID) error {
+		return seatSvc.ReleaseUser(ctx, tenantID, userID)
+	}
 	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
 	if err != nil {
 		pool.Close()
@@ -69,7 +77,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, keys *tenant.Key
 	// answers; sign-up does not wait for it.
 	svc.AfterSignup = billing.AfterSignup(jobs)
 	log.Debug("connected", "postgres", redact(dsn), "redis", redact(cfg.RedisURL))
-	return &app{cfg: cfg, log: log, pool: pool, redis: rdb, tenants: svc, jobs: jobs, billing: newBilling(cfg, svc.DB, log)}, nil
+	return &app{cfg: cfg, log: log, pool: pool, redis: rdb, tenants: svc, seats: seatSvc, jobs: jobs, billing: newBilling(cfg, svc.DB, log)}, nil
 }
 
 // newBilling wires billing: Stripe when STRIPE_SECRET_KEY is set, else

@@ -57,6 +57,7 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Enqueue:       a.jobs,
 		Tenants:       a.tenants,
 		Meter:         meter,
+		Seats:         a.seats,
 		Pool:          a.pool,
 		Redis:         a.redis,
 		Logger:        log,

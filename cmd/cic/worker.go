@@ -13,6 +13,7 @@ import (
 	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
+	"github.com/cic-platform/cic/tenant/seats"
 )
 
 // queues and their weights: a worker takes a task from "critical" six
@@ -35,6 +36,7 @@ func periodicTasks() []periodic {
 		{spec: tenant.PurgeSessionsSchedule, task: tenant.NewPurgeSessionsTask(), queue: tenant.PurgeSessionsQueue, id: tenant.TypePurgeSessions},
 		{spec: metering.ExpireBundlesSchedule, task: metering.NewExpireBundlesTask(), queue: metering.TasksQueue, id: metering.TypeExpireBundles},
 		{spec: metering.LowBalanceSchedule, task: metering.NewLowBalanceTask(), queue: metering.TasksQueue, id: metering.TypeLowBalance},
+		{spec: seats.SampleSchedule, task: seats.NewSampleTask(), queue: seats.TasksQueue, id: seats.TypeSample},
 	}
 	for _, p := range billing.Periodic() {
 		out = append(out, periodic{spec: p.Spec, task: p.Task, queue: billing.TasksQueue, id: p.Task.Type()})
@@ -43,12 +45,13 @@ func periodicTasks() []periodic {
 }
 
 // taskMux routes every task type the worker runs to its handler.
-func taskMux(tenants *tenant.Service, meter *metering.Tasks, bill *billing.Tasks, log *slog.Logger) *asynq.ServeMux {
+func taskMux(tenants *tenant.Service, meter *metering.Tasks, seatSvc *seats.Service, bill *billing.Tasks, log *slog.Logger) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.Use(logTasks(log))
 	mux.HandleFunc(tenant.TypePurgeSessions, tenants.HandlePurgeSessions)
 	mux.HandleFunc(metering.TypeExpireBundles, meter.HandleExpireBundles)
 	mux.HandleFunc(metering.TypeLowBalance, meter.HandleLowBalance)
+	mux.HandleFunc(seats.TypeSample, seatSvc.HandleSample)
 	mux.HandleFunc(billing.TypeCreateCustomer, bill.HandleCreateCustomer)
 	mux.HandleFunc(billing.TypeSyncCatalog, bill.HandleSyncCatalog)
 	mux.HandleFunc(billing.TypeOverage, bill.HandleOverage)
@@ -90,7 +93,7 @@ func (m *Main) worker(ctx context.Context, cfg Config, log *slog.Logger) error {
 	alog := asynqLogger{log.With("component", "asynq")}
 	level := asynqLevel(cfg.LogLevel)
 
-	mux := taskMux(a.tenants, meteringTasks(a, cfg, log), &billing.Tasks{Billing: a.billing, Client: a.jobs, Logger: log}, log)
+	mux := taskMux(a.tenants, meteringTasks(a, cfg, log), a.seats, &billing.Tasks{Billing: a.billing, Client: a.jobs, Logger: log}, log)
 
 	srv := asynq.NewServer(redisOpt, asynq.Config{
 		Queues:          queues,

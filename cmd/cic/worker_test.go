@@ -19,6 +19,7 @@ import (
 	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
+	"github.com/cic-platform/cic/tenant/seats"
 )
 
 // TestFixedIDPeriodicTask shows the two halves of the periodic-task
@@ -73,7 +74,7 @@ func TestFixedIDPeriodicTask(t *testing.T) {
 // task and have a handler for it, or the schedule would fill Redis with
 // tasks nobody runs.
 func TestPeriodicTasks(t *testing.T) {
-	mux := taskMux(&tenant.Service{}, &metering.Tasks{}, &billing.Tasks{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	mux := taskMux(&tenant.Service{}, &metering.Tasks{}, &seats.Service{}, &billing.Tasks{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	types := map[string]bool{}
 	for _, p := range periodicTasks() {
 		types[p.task.Type()] = true
@@ -84,7 +85,7 @@ func TestPeriodicTasks(t *testing.T) {
 			t.Errorf("%s: no handler in the worker's mux", p.task.Type())
 		}
 	}
-	for _, typ := range []string{tenant.TypePurgeSessions, metering.TypeExpireBundles, metering.TypeLowBalance} {
+	for _, typ := range []string{tenant.TypePurgeSessions, metering.TypeExpireBundles, metering.TypeLowBalance, seats.TypeSample} {
 		if !types[typ] {
 			t.Errorf("%s is not scheduled", typ)
 		}
@@ -129,8 +130,9 @@ func TestMeteringTasksWiring(t *testing.T) {
 	if m, ok := mt.Mailer.(*metering.SMTPMailer); !ok || m.From != metering.DefaultMailFrom {
 		t.Fatalf("mailer %#v", mt.Mailer)
 	}
-	mux := taskMux(svc, mt, &billing.Tasks{}, log)
-	for _, task := range []*asynq.Task{metering.NewExpireBundlesTask(), metering.NewLowBalanceTask()} {
+	seatSvc := seats.NewService(svc.DB, seats.NewLeases(testenv.NewRedis(t), testenv.Prefix()), log)
+	mux := taskMux(svc, mt, seatSvc, &billing.Tasks{}, log)
+	for _, task := range []*asynq.Task{metering.NewExpireBundlesTask(), metering.NewLowBalanceTask(), seats.NewSampleTask()} {
 		if err := mux.ProcessTask(ctx, task); err != nil {
 			t.Fatalf("%s: %v", task.Type(), err)
 		}
