@@ -83,22 +83,8 @@ func GetBalance(ctx context.Context, db *tenant.DB, tenantID uuid.UUID, now time
 			tenantID, now.Add(-BurnWindow)).Scan(&b.ContactsLast7Days); err != nil {
 			return fmt.Errorf("burn rate: %w", err)
 		}
-		rows, err := tx.Query(ctx, `SELECT cost_den, count(*), sum(cost_num) FROM meter_records
-			WHERE tenant_id = $1 AND bundle_id IS NULL AND metered_at >= $2 AND metered_at < $3
-			GROUP BY cost_den`, tenantID, b.PeriodStart, b.PeriodEnd)
-		if err != nil {
-			return fmt.Errorf("overage: %w", err)
-		}
-		var parts []costPart
-		parts, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (costPart, error) {
-			var p costPart
-			return p, r.Scan(&p.den, &p.count, &p.num)
-		})
-		if err != nil {
-			return fmt.Errorf("overage: %w", err)
-		}
-		b.OverageContacts, b.OverageCostMinor = sumCost(parts)
-		return nil
+		b.OverageContacts, b.OverageCostMinor, err = Overage(ctx, tx, tenantID, b.PeriodStart, b.PeriodEnd)
+		return err
 	})
 	if err != nil {
 		return Balance{}, err
@@ -118,6 +104,27 @@ func GetBalance(ctx context.Context, db *tenant.DB, tenantID uuid.UUID, now time
 		b.ProjectedRunOut = &d
 	}
 	return b, nil
+}
+
+// Overage counts the contacts metered in [from, to) that no bundle
+// covered and their cost, rounded once to minor units. Billing charges a
+// month of it; the balance shows the month so far.
+func Overage(ctx context.Context, q tenant.Querier, tenantID uuid.UUID, from, to time.Time) (contacts, minor int64, err error) {
+	rows, err := q.Query(ctx, `SELECT cost_den, count(*), sum(cost_num) FROM meter_records
+		WHERE tenant_id = $1 AND bundle_id IS NULL AND metered_at >= $2 AND metered_at < $3
+		GROUP BY cost_den`, tenantID, from, to)
+	if err != nil {
+		return 0, 0, fmt.Errorf("overage: %w", err)
+	}
+	parts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (costPart, error) {
+		var p costPart
+		return p, r.Scan(&p.den, &p.count, &p.num)
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("overage: %w", err)
+	}
+	contacts, minor = sumCost(parts)
+	return contacts, minor, nil
 }
 
 // costPart is the records of one cost denominator: count of them and the

@@ -54,6 +54,29 @@ func TrialHook(tr Trial) tenant.SignupHook {
 	}
 }
 
+// CreditBundle records a bought bundle (a purchase or an auto top-up)
+// inside the caller's transaction, so the bundle exists exactly when the
+// payment that bought it is recorded. It takes the tenant's metering lock
+// first: the draw-down must not read the bundles half-way.
+func CreditBundle(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, b Bundle) (Bundle, error) {
+	if err := LockTenant(ctx, tx, tenantID); err != nil {
+		return Bundle{}, err
+	}
+	b.Remaining = b.Contacts
+	return insertBundle(ctx, tx, tenantID, b)
+}
+
+// TotalBought is every contact the tenant was ever credited (all bundles,
+// expired or not): it only grows, with each purchase or top-up, so it names
+// one "cycle" between purchases (low-balance warnings, auto top-up).
+func TotalBought(ctx context.Context, q tenant.Querier, tenantID uuid.UUID) (int64, error) {
+	var n int64
+	if err := q.QueryRow(ctx, `SELECT coalesce(sum(contacts), 0) FROM bundles WHERE tenant_id = $1`, tenantID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("total bought: %w", err)
+	}
+	return n, nil
+}
+
 func insertBundle(ctx context.Context, q tenant.Querier, tenantID uuid.UUID, b Bundle) (Bundle, error) {
 	b.ID = uuid.New()
 	_, err := q.Exec(ctx, `INSERT INTO bundles (tenant_id, id, source, contacts, remaining, price_minor, currency, valid_from, valid_until)

@@ -12,8 +12,11 @@ import (
 	"github.com/cic-platform/cic/tenant"
 )
 
-// platformTables are the only tables allowed without tenant_id.
-var platformTables = map[string]bool{"goose_db_version": true}
+// platformTables are the only tables allowed without tenant_id: the
+// migrations' bookkeeping and billing's catalogue, which every tenant
+// reads and only the platform operator writes.
+var platformTables = map[string]bool{"goose_db_version": true,
+	"catalog_tiers": true, "catalog_prices": true, "catalog_seat_prices": true}
 
 // TestRLS_EveryTenantTableIsIsolated walks the catalog, so a table added
 // by a later migration is covered without touching this test: it must
@@ -181,6 +184,18 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 			`INSERT INTO topup_requests (tenant_id, id, contacts, price_minor, currency, validity_days)
 				VALUES ($1, gen_random_uuid(), 1000, 2000, 'EUR', 365)`,
 			`INSERT INTO balance_warnings (tenant_id, cycle, percent, remaining) VALUES ($1, 250, 20, 50)`,
+			// Billing's tables.
+			`INSERT INTO purchases (tenant_id, id, tier_id, contacts, price_minor, currency, validity_months, mode, checkout_session_id)
+				VALUES ($1, gen_random_uuid(), 'bundle-10k', 10000, 49000, 'EUR', 12, 'local', 'cs_local_rls')`,
+			`INSERT INTO seat_checkouts (tenant_id, id, quantity, price_minor, currency, mode) VALUES ($1, gen_random_uuid(), 3, 2900, 'EUR', 'local')`,
+			`INSERT INTO subscriptions (tenant_id, id, status, quantity, current_period_end, mode, last_event_at)
+				VALUES ($1, 'sub_rls', 'active', 3, now() + interval '30 days', 'local', now())`,
+			`INSERT INTO stripe_events (tenant_id, event_id, type, created) VALUES ($1, 'evt_rls', 'invoice.paid', now())`,
+			`INSERT INTO invoices (tenant_id, id, status, amount_minor, currency, created_at) VALUES ($1, 'in_rls', 'paid', 100, 'EUR', now())`,
+			`INSERT INTO overage_charges (tenant_id, period, contacts, amount_minor, currency, mode) VALUES ($1, '2025-01-01', 1, 5, 'EUR', 'local')`,
+			`INSERT INTO topup_charges (tenant_id, request_id, cycle, contacts, price_minor, currency, validity_days, mode)
+				SELECT tenant_id, id, 250, contacts, price_minor, currency, validity_days, 'local' FROM topup_requests WHERE tenant_id = $1`,
+			`INSERT INTO reconcile_findings (tenant_id, id, kind, ref, detail) VALUES ($1, gen_random_uuid(), 'purchase', 'p', 'differs')`,
 		} {
 			args := []any{r.Tenant.ID}
 			if strings.Contains(q, "$2") {

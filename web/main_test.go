@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
@@ -31,8 +32,12 @@ type testServer struct {
 	DB      *testenv.DB
 	Rdb     *redis.Client
 	Meter   *metering.Meter
+	Billing *billing.Service
 	Seats   *seats.Service
 }
+
+// operatorToken opens the operator API in tests.
+const operatorToken = "op-secret-for-tests"
 
 func newServer(t testing.TB, opts ...func(*tenant.Service)) *testServer {
 	t.Helper()
@@ -51,14 +56,17 @@ func newServer(t testing.TB, opts ...func(*tenant.Service)) *testServer {
 	svc.AfterDeactivate = func(ctx context.Context, tenantID, userID uuid.UUID) error {
 		return seatSvc.ReleaseUser(ctx, tenantID, userID)
 	}
+	// Local mode: no Stripe keys, the local checkout's events are signed
+	// with the local secret and posted to this server's own webhook.
+	bill := &billing.Service{DB: svc.DB, PublicURL: "http://cic.test",
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	srv, err := web.New(web.Config{Tenants: svc, Pool: db.App, Redis: rdb, PublicURL: "http://cic.test", RedisPrefix: testenv.Prefix(), BodyLimit: 64 << 10,
-		Meter:  meter,
-		Seats:  seatSvc,
+		Meter: meter, Seats: seatSvc, Billing: bill, OperatorToken: operatorToken,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{Server: srv, Tenants: svc, DB: db, Rdb: rdb, Meter: meter, Seats: seatSvc}
+	return &testServer{Server: srv, Tenants: svc, DB: db, Rdb: rdb, Meter: meter, Seats: seatSvc, Billing: bill}
 }
 
 // answer is a decoded response.

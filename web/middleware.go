@@ -80,10 +80,13 @@ func (s *Server) recoverPanics(c *fiber.Ctx) (err error) {
 }
 
 // securityHeaders are set on every answer; the pages load nothing from
-// other origins, so the content security policy can be strict.
+// other origins, so the content security policy can be strict. Forms may
+// lead to Stripe only: Buy and "Manage payment method" answer with a
+// redirect to Stripe Checkout or its customer portal, which form-action
+// governs too.
 func securityHeaders(c *fiber.Ctx) error {
 	h := &c.Response().Header
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self' https://checkout.stripe.com https://billing.stripe.com; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")

@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/tenant"
 	"github.com/cic-platform/cic/tenant/seats"
 )
@@ -45,7 +46,13 @@ func navFor(r cic.Role) []navItem {
 		items = append(items, navItem{"/seats", "Seats"})
 	}
 	if r.Manages() {
-		items = append(items, navItem{"/departments", "Departments"}, navItem{"/usage", "Usage"}, navItem{"/audit", "Audit log"})
+		items = append(items, navItem{"/departments", "Departments"}, navItem{"/usage", "Usage"})
+	}
+	if billing.CanView(r) {
+		items = append(items, navItem{"/billing", "Billing"})
+	}
+	if r.Manages() {
+		items = append(items, navItem{"/audit", "Audit log"})
 	}
 	return items
 }

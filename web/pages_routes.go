@@ -34,4 +34,16 @@ func (s *Server) pageRoutes() {
 	app.Get("/seats/live", auth, s.seatsLive)
 	app.Post("/seats/reservations", csrf, auth, s.seatReserveSubmit)
 	app.Post("/seats/:id/release", csrf, auth, s.seatReleaseSubmit)
+	bill := s.requireBilling
+	app.Get("/billing", csrf, auth, bill, s.billingPage)
+	app.Post("/billing/buy", csrf, auth, bill, s.billingBuySubmit)
+	app.Post("/billing/seats", csrf, auth, bill, s.billingSeatsSubmit)
+	app.Post("/billing/portal", csrf, auth, bill, s.billingPortalSubmit)
+	app.Get("/billing/local-checkout/:id", csrf, auth, bill, s.localCheckoutPage)
+	app.Post("/billing/local-checkout/:id/pay", csrf, auth, bill, s.localCheckoutPaySubmit)
+	app.Get("/operator", csrf, s.operatorPage)
+	app.Post("/operator/login", csrf, s.operatorLoginSubmit)
+	app.Post("/operator/logout", csrf, s.operatorLogoutSubmit)
+	app.Post("/operator/tiers", csrf, bill, s.operatorTierSubmit)
+	app.Post("/operator/seat-prices", csrf, bill, s.operatorSeatPriceSubmit)
 }

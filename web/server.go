@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
 	"github.com/cic-platform/cic/tenant/seats"
@@ -49,6 +51,21 @@ type Config struct {
 	IngestBodyLimit int
 	// Meter meters the contacts integrators report; it must be started.
 	Meter *metering.Meter
+	// Billing sells bundles and seats; nil turns the billing routes off.
+	Billing *billing.Service
+	// SelfURL is how this server reaches itself (the local checkout posts
+	// its signed event to SelfURL/webhooks/stripe); empty: the address of
+	// the request that pays.
+	SelfURL string
+	// OperatorToken opens the platform operator's API and page (catalogue,
+	// failed jobs); empty turns them off.
+	OperatorToken string
+	// Jobs reads the job queue for the operator (archived tasks); nil: no
+	// job listing.
+	Jobs *asynq.Inspector
+	// Enqueue queues a job (the catalogue sync after an operator edit);
+	// nil: the next periodic run does it.
+	Enqueue *asynq.Client
 	// Seats is the concurrent-seat pool: logins of agents take a lease.
 	Seats *seats.Service
 }
@@ -172,6 +189,21 @@ func (s *Server) routes() {
 	api.Get("/usage/daily", bearer, s.apiUsageDaily)
 	api.Get("/usage/policy", bearer, s.apiGetUsagePolicy)
 	api.Put("/usage/policy", bearer, s.apiPutUsagePolicy)
+	bill := s.requireBilling
+	api.Get("/catalog", bearer, bill, s.apiCatalog)
+	api.Post("/purchases", bearer, bill, s.apiCreatePurchase)
+	api.Get("/purchases", bearer, bill, s.apiListPurchases)
+	api.Get("/purchases/:id", bearer, bill, s.apiGetPurchase)
+	api.Get("/seats/subscription", bearer, bill, s.apiGetSubscription)
+	api.Post("/seats/subscription", bearer, bill, s.apiChangeSeats)
+	api.Get("/billing/invoices", bearer, bill, s.apiListInvoices)
+	api.Post("/billing/portal", bearer, bill, s.apiPortal)
+	op := s.requireOperator
+	api.Get("/operator/catalog", op, bill, s.apiOperatorCatalog)
+	api.Put("/operator/catalog/tiers/:tier", op, bill, s.apiOperatorPutTier)
+	api.Put("/operator/catalog/seat-prices/:currency", op, bill, s.apiOperatorPutSeatPrice)
+	api.Get("/operator/tasks", op, s.apiOperatorTasks)
+	api.Get("/operator/findings", op, bill, s.apiOperatorFindings)
 	// The caller's own lease first, so "lease" is never read as an :id.
 	api.Post("/seats/lease", bearer, s.apiAcquireSeat)
 	api.Post("/seats/lease/heartbeat", bearer, s.apiSeatHeartbeat)
@@ -182,6 +214,10 @@ func (s *Server) routes() {
 	api.Put("/seats/reservations/:id", bearer, s.apiSetReservation)
 	api.Delete("/seats/:id", bearer, s.apiForceReleaseSeat)
 	api.Use(s.apiNotFound)
+
+	// Stripe (or the local checkout) calls this; the signature is the
+	// authentication, so it has neither bearer nor CSRF.
+	app.Post("/webhooks/stripe", s.requireBilling, s.stripeWebhook)
 
 	s.pageRoutes()
 	app.Use(s.notFound)

@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 
 	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/infra"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
@@ -28,7 +30,10 @@ type app struct {
 	pool    *pgxpool.Pool
 	redis   *redis.Client
 	tenants *tenant.Service
-	seats   *seats.Service
+	billing *billing.Service
+	// jobs enqueues asynq tasks (the Stripe customer after sign-up).
+	jobs  *asynq.Client
+	seats *seats.Service
 }
 
 // openApp connects to PostgreSQL as the app role and to Redis and builds
@@ -61,8 +66,28 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, keys *tenant.Key
 	svc.AfterDeactivate = func(ctx context.Context, tenantID, userID uuid.UUID) error {
 		return seatSvc.ReleaseUser(ctx, tenantID, userID)
 	}
+	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		pool.Close()
+		_ = rdb.Close()
+		return nil, fmt.Errorf("REDIS_URL for asynq: %w", err)
+	}
+	jobs := asynq.NewClient(redisOpt)
+	// Its Stripe customer is made by the worker, retried until Stripe
+	// answers; sign-up does not wait for it.
+	svc.AfterSignup = billing.AfterSignup(jobs)
 	log.Debug("connected", "postgres", redact(dsn), "redis", redact(cfg.RedisURL))
-	return &app{cfg: cfg, log: log, pool: pool, redis: rdb, tenants: svc, seats: seatSvc}, nil
+	return &app{cfg: cfg, log: log, pool: pool, redis: rdb, tenants: svc, seats: seatSvc, jobs: jobs, billing: newBilling(cfg, svc.DB, log)}, nil
+}
+
+// newBilling wires billing: Stripe when STRIPE_SECRET_KEY is set, else
+// the local checkout (signing with STRIPE_WEBHOOK_SECRET if given).
+func newBilling(cfg Config, db *tenant.DB, log *slog.Logger) *billing.Service {
+	b := &billing.Service{DB: db, WebhookSecret: cfg.StripeWebhookSecret, PublicURL: cfg.PublicURL, Logger: log}
+	if cfg.StripeSecretKey != "" {
+		b.Stripe = billing.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIBase, nil)
+	}
+	return b
 }
 
 // loadKeys returns the JWT signing ring: JWT_KEYS when set (several
@@ -85,6 +110,9 @@ func loadKeys(cfg Config) (*tenant.Keys, error) {
 
 // Close releases the connections; the caller has stopped using them.
 func (a *app) Close() {
+	if err := a.jobs.Close(); err != nil {
+		a.log.Warn("closing job client", "err", err)
+	}
 	if err := a.redis.Close(); err != nil {
 		a.log.Warn("closing redis", "err", err)
 	}

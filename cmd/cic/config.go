@@ -55,6 +55,19 @@ type Config struct {
 	// SMTPFrom is the sender of that mail; empty means
 	// metering.DefaultMailFrom.
 	SMTPFrom string
+	// StripeSecretKey turns Stripe on (sk_... or rk_...); empty means the
+	// local checkout.
+	StripeSecretKey string
+	// StripeWebhookSecret verifies Stripe's webhook (whsec_...); required
+	// with a key. Without a key it may sign the local checkout's events.
+	StripeWebhookSecret string
+	// StripeAPIBase replaces https://api.stripe.com (stripe-mock, a proxy).
+	StripeAPIBase string
+	// SelfURL is how serve reaches itself (the local checkout's webhook
+	// call); empty: derived from HTTP_ADDR.
+	SelfURL string
+	// OperatorToken opens the platform operator's console and API.
+	OperatorToken string
 }
 
 // envVar documents one setting, for `cic help` and for LoadConfig.
@@ -76,6 +89,11 @@ var envVars = []envVar{
 	{"LOG_FORMAT", "text", "text or json"},
 	{"SMTP_ADDR", "", "SMTP relay host:port for e-mail (low-balance warnings); empty: e-mail is logged, not sent"},
 	{"SMTP_FROM", "cic@localhost", "sender address of that e-mail"},
+	{"STRIPE_SECRET_KEY", "", "Stripe secret key (sk_... or rk_...); unset: purchases go through the built-in local checkout"},
+	{"STRIPE_WEBHOOK_SECRET", "", "signing secret of the Stripe webhook endpoint /webhooks/stripe (whsec_...); required with STRIPE_SECRET_KEY"},
+	{"STRIPE_API_BASE", "", "Stripe API base URL instead of https://api.stripe.com (e.g. stripe-mock)"},
+	{"SELF_URL", "", "URL serve reaches itself at, for the local checkout's webhook call; default: from HTTP_ADDR"},
+	{"OPERATOR_TOKEN", "", "secret of the platform operator (catalogue, failed jobs) at /operator and /api/v1/operator; unset: off"},
 }
 
 // Same rule as infra.Migrate's: the role name is spliced into SQL.
@@ -107,6 +125,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		LogFormat:      strings.ToLower(get("LOG_FORMAT", "text")),
 		SMTPAddr:       get("SMTP_ADDR", ""),
 		SMTPFrom:       get("SMTP_FROM", ""),
+
+		StripeSecretKey:     get("STRIPE_SECRET_KEY", ""),
+		StripeWebhookSecret: get("STRIPE_WEBHOOK_SECRET", ""),
+		StripeAPIBase:       strings.TrimRight(get("STRIPE_API_BASE", ""), "/"),
+		SelfURL:             strings.TrimRight(get("SELF_URL", ""), "/"),
+		OperatorToken:       get("OPERATOR_TOKEN", ""),
 	}
 
 	if err := checkPostgresURL(cfg.DatabaseURL); err != nil {
@@ -166,10 +190,47 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			bad("SMTP_FROM", "%q is not an e-mail address", cfg.SMTPFrom)
 		}
 	}
+	if k := cfg.StripeSecretKey; k != "" && !strings.HasPrefix(k, "sk_") && !strings.HasPrefix(k, "rk_") {
+		bad("STRIPE_SECRET_KEY", "want a secret (sk_...) or restricted (rk_...) key, not a publishable one")
+	}
+	if cfg.StripeSecretKey != "" && cfg.StripeWebhookSecret == "" {
+		bad("STRIPE_WEBHOOK_SECRET", "required with STRIPE_SECRET_KEY: without it no payment could be confirmed")
+	}
+	if w := cfg.StripeWebhookSecret; w != "" && !strings.HasPrefix(w, "whsec_") {
+		bad("STRIPE_WEBHOOK_SECRET", "want the endpoint's signing secret, whsec_...")
+	}
+	for _, v := range []struct{ key, val string }{{"STRIPE_API_BASE", cfg.StripeAPIBase}, {"SELF_URL", cfg.SelfURL}} {
+		if v.val == "" {
+			continue
+		}
+		if u, err := url.Parse(v.val); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(v.key, "%q is not an absolute http(s) URL", v.val)
+		}
+	}
+	if t := cfg.OperatorToken; t != "" && len(t) < 16 {
+		bad("OPERATOR_TOKEN", "at least 16 characters: it guards the price catalogue")
+	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
 	return cfg, nil
+}
+
+// selfURL is where serve reaches itself: SELF_URL, else HTTP_ADDR on
+// loopback when it listens on every address.
+func (c Config) selfURL() string {
+	if c.SelfURL != "" {
+		return c.SelfURL
+	}
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return ""
+	}
+	switch host {
+	case "", "0.0.0.0", "::":
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // checkPostgresURL accepts only URLs: infra.AppURL swaps the credentials

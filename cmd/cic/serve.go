@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/web"
 )
@@ -37,15 +39,30 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	meter.Start()
 	defer meter.Close()
 
+	if a.billing.Mode() == billing.ModeLocal {
+		log.Info("no STRIPE_SECRET_KEY: purchases go through the built-in local checkout (no card, same signed-webhook path)", "self_url", cfg.selfURL())
+	}
+	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL for asynq: %w", err)
+	}
+	jobs := asynq.NewInspector(redisOpt)
+	defer jobs.Close()
+
 	srv, err := web.New(web.Config{
-		Tenants:     a.tenants,
-		Meter:       meter,
-		Seats:       a.seats,
-		Pool:        a.pool,
-		Redis:       a.redis,
-		Logger:      log,
-		PublicURL:   cfg.PublicURL,
-		RedisPrefix: redisPrefix,
+		Billing:       a.billing,
+		SelfURL:       cfg.selfURL(),
+		OperatorToken: cfg.OperatorToken,
+		Jobs:          jobs,
+		Enqueue:       a.jobs,
+		Tenants:       a.tenants,
+		Meter:         meter,
+		Seats:         a.seats,
+		Pool:          a.pool,
+		Redis:         a.redis,
+		Logger:        log,
+		PublicURL:     cfg.PublicURL,
+		RedisPrefix:   redisPrefix,
 		// A registry of our own rather than the global one, so /metrics
 		// shows exactly what this process registered.
 		Registry: prometheus.NewRegistry(),

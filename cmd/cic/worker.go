@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
 	"github.com/cic-platform/cic/tenant/seats"
@@ -31,22 +32,33 @@ type periodic struct {
 }
 
 func periodicTasks() []periodic {
-	return []periodic{
+	out := []periodic{
 		{spec: tenant.PurgeSessionsSchedule, task: tenant.NewPurgeSessionsTask(), queue: tenant.PurgeSessionsQueue, id: tenant.TypePurgeSessions},
 		{spec: metering.ExpireBundlesSchedule, task: metering.NewExpireBundlesTask(), queue: metering.TasksQueue, id: metering.TypeExpireBundles},
 		{spec: metering.LowBalanceSchedule, task: metering.NewLowBalanceTask(), queue: metering.TasksQueue, id: metering.TypeLowBalance},
 		{spec: seats.SampleSchedule, task: seats.NewSampleTask(), queue: seats.TasksQueue, id: seats.TypeSample},
 	}
+	for _, p := range billing.Periodic() {
+		out = append(out, periodic{spec: p.Spec, task: p.Task, queue: billing.TasksQueue, id: p.Task.Type()})
+	}
+	return out
 }
 
 // taskMux routes every task type the worker runs to its handler.
-func taskMux(tenants *tenant.Service, meter *metering.Tasks, seatSvc *seats.Service, log *slog.Logger) *asynq.ServeMux {
+func taskMux(tenants *tenant.Service, meter *metering.Tasks, seatSvc *seats.Service, bill *billing.Tasks, log *slog.Logger) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.Use(logTasks(log))
 	mux.HandleFunc(tenant.TypePurgeSessions, tenants.HandlePurgeSessions)
 	mux.HandleFunc(metering.TypeExpireBundles, meter.HandleExpireBundles)
 	mux.HandleFunc(metering.TypeLowBalance, meter.HandleLowBalance)
 	mux.HandleFunc(seats.TypeSample, seatSvc.HandleSample)
+	mux.HandleFunc(billing.TypeCreateCustomer, bill.HandleCreateCustomer)
+	mux.HandleFunc(billing.TypeSyncCatalog, bill.HandleSyncCatalog)
+	mux.HandleFunc(billing.TypeOverage, bill.HandleOverage)
+	mux.HandleFunc(billing.TypeChargeOverage, bill.HandleChargeOverage)
+	mux.HandleFunc(billing.TypeTopups, bill.HandleTopups)
+	mux.HandleFunc(billing.TypeChargeTopup, bill.HandleChargeTopup)
+	mux.HandleFunc(billing.TypeReconcile, bill.HandleReconcile)
 	return mux
 }
 
@@ -81,7 +93,7 @@ func (m *Main) worker(ctx context.Context, cfg Config, log *slog.Logger) error {
 	alog := asynqLogger{log.With("component", "asynq")}
 	level := asynqLevel(cfg.LogLevel)
 
-	mux := taskMux(a.tenants, meteringTasks(a, cfg, log), a.seats, log)
+	mux := taskMux(a.tenants, meteringTasks(a, cfg, log), a.seats, &billing.Tasks{Billing: a.billing, Client: a.jobs, Logger: log}, log)
 
 	srv := asynq.NewServer(redisOpt, asynq.Config{
 		Queues:          queues,

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
+	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
@@ -73,7 +74,7 @@ func TestFixedIDPeriodicTask(t *testing.T) {
 // task and have a handler for it, or the schedule would fill Redis with
 // tasks nobody runs.
 func TestPeriodicTasks(t *testing.T) {
-	mux := taskMux(&tenant.Service{}, &metering.Tasks{}, &seats.Service{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	mux := taskMux(&tenant.Service{}, &metering.Tasks{}, &seats.Service{}, &billing.Tasks{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	types := map[string]bool{}
 	for _, p := range periodicTasks() {
 		types[p.task.Type()] = true
@@ -130,7 +131,7 @@ func TestMeteringTasksWiring(t *testing.T) {
 		t.Fatalf("mailer %#v", mt.Mailer)
 	}
 	seatSvc := seats.NewService(svc.DB, seats.NewLeases(testenv.NewRedis(t), testenv.Prefix()), log)
-	mux := taskMux(svc, mt, seatSvc, log)
+	mux := taskMux(svc, mt, seatSvc, &billing.Tasks{}, log)
 	for _, task := range []*asynq.Task{metering.NewExpireBundlesTask(), metering.NewLowBalanceTask(), seats.NewSampleTask()} {
 		if err := mux.ProcessTask(ctx, task); err != nil {
 			t.Fatalf("%s: %v", task.Type(), err)

@@ -355,6 +355,7 @@ up)
 	if [ -n "${REDIS_URL:-}" ]; then log "Redis: using REDIS_URL (nothing started)"; else redis_up; fi
 	;;
 down)
+	bash "$REPO/infra/scripts/stripe-mock.sh" down
 	if [ -z "${DATABASE_URL:-}" ]; then pg_down; fi
 	if [ -z "${REDIS_URL:-}" ]; then redis_down; fi
 	;;

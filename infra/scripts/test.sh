@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test`: private PostgreSQL + Redis, Chromium for browser tests, go vet, go test -race.
+# `make test`: private PostgreSQL + Redis + stripe-mock, Chromium for browser tests, go vet, go test -race.
 #   TEST_ARGS  extra `go test` flags (e.g. TEST_ARGS='-run TestLease -v')
 #   TEST_PKGS  packages (default ./...)
 set -euo pipefail
@@ -9,6 +9,11 @@ set -euo pipefail
 cd "$REPO"
 
 bash infra/scripts/services.sh up
+bash infra/scripts/stripe-mock.sh up
+# Billing tests drive the real stripe-go client against it; they fail
+# (not skip) when it does not answer.
+CIC_TEST_STRIPE_URL=${CIC_TEST_STRIPE_URL:-$(bash infra/scripts/stripe-mock.sh url)}
+export CIC_TEST_STRIPE_URL
 CHROMIUM_PATH=$(bash infra/scripts/ensure-chromium.sh) ||
 	die "could not install Chromium (needed by the browser tests)"
 export CHROMIUM_PATH

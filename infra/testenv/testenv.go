@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -147,4 +148,23 @@ func randomHex(n int) string {
 		panic(fmt.Sprintf("crypto/rand: %v", err))
 	}
 	return hex.EncodeToString(b)
+}
+
+// defaultStripeURL is the stripe-mock that infra/scripts/stripe-mock.sh
+// starts for `make test`.
+const defaultStripeURL = "http://127.0.0.1:12111"
+
+// StripeURL is the stripe-mock the billing tests drive the real stripe-go
+// client against (CIC_TEST_STRIPE_URL). The test fails, never skips, when
+// it does not answer: a skipped payment test is a payment bug let through.
+func StripeURL(t testing.TB) string {
+	t.Helper()
+	u := env("CIC_TEST_STRIPE_URL", defaultStripeURL)
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(strings.TrimRight(u, "/") + "/v1/customers")
+	if err != nil {
+		t.Fatalf("testenv: stripe-mock at %s does not answer (run the tests with `make test`, which installs and starts it): %v", u, err)
+	}
+	resp.Body.Close()
+	return u
 }
