@@ -163,7 +163,8 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 	if _, _, err := s.InviteUser(c, a, tenant.NewUser{Email: "new@a.example", Name: "New", Role: cic.RoleAgent, DepartmentID: &d.ID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateUser(c, a, tenant.NewUser{Email: "agent@a.example", Name: "Agent", Role: cic.RoleAgent, Password: "s3cret pass phrase", DepartmentID: &d.ID}); err != nil {
+	agent, err := s.CreateUser(c, a, tenant.NewUser{Email: "agent@a.example", Name: "Agent", Role: cic.RoleAgent, Password: "s3cret pass phrase", DepartmentID: &d.ID})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.CreateAPIKey(c, a, "PBX"); err != nil {
@@ -215,8 +216,29 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 				return fmt.Errorf("%s: %w", q[:30], err)
 			}
 		}
-		_, err := tx.Exec(c, `INSERT INTO seat_reservations (tenant_id, department_id, seats) VALUES ($1, $2, 1)`, r.Tenant.ID, d.ID)
-		return err
+		if _, err := tx.Exec(c, `INSERT INTO seat_reservations (tenant_id, department_id, seats) VALUES ($1, $2, 1)`, r.Tenant.ID, d.ID); err != nil {
+			return err
+		}
+		// Routing's tables.
+		skill, queue, contact := uuid.New(), uuid.New(), uuid.New()
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO skills (tenant_id, id, name) VALUES ($1, $2, 'German')`, []any{skill}},
+			{`INSERT INTO queues (tenant_id, id, name, channels) VALUES ($1, $2, 'Support', '{chat}')`, []any{queue}},
+			{`INSERT INTO queue_skills (tenant_id, queue_id, skill_id, min_level) VALUES ($1, $2, $3, 5)`, []any{queue, skill}},
+			{`INSERT INTO agent_skills (tenant_id, user_id, skill_id, level) VALUES ($1, $2, $3, 7)`, []any{agent.ID, skill}},
+			{`INSERT INTO agent_capacity (tenant_id, user_id, channel, capacity) VALUES ($1, $2, 'chat', 3)`, []any{agent.ID}},
+			{`INSERT INTO dispositions (tenant_id, code, label) VALUES ($1, 'solved', 'Solved')`, nil},
+			{`INSERT INTO contacts (tenant_id, id, channel, queue_id) VALUES ($1, $2, 'chat', $3)`, []any{contact, queue}},
+			{`INSERT INTO contact_events (tenant_id, contact_id, seq, kind) VALUES ($1, $2, 1, 'queued')`, []any{contact}},
+		} {
+			if _, err := tx.Exec(c, q.sql, append([]any{r.Tenant.ID}, q.args...)...); err != nil {
+				return fmt.Errorf("%s: %w", q.sql[:30], err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
