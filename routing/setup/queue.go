@@ -72,7 +72,9 @@ func newQueueDefaults() Queue {
 	return Queue{Priority: 0, Strategy: "longest_idle", SLPercent: 80, SLSeconds: 20, OfferTimeout: 20, MaxMisses: 3, Skills: []Requirement{}}
 }
 
-func bad(code, format string, args ...any) error { return cic.Codef(cic.EINVALID, code, format, args...) }
+func bad(code, format string, args ...any) error {
+	return cic.Codef(cic.EINVALID, code, format, args...)
+}
 
 func between(v *int, lo, hi int, code, what string) error {
 	if v != nil && (*v < lo || *v > hi) {

@@ -110,4 +110,3 @@ func skillsExist(ctx context.Context, q tenant.Querier, tenantID uuid.UUID, ids 
 	}
 	return nil
 }
-
