@@ -24,6 +24,7 @@ import (
 	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
+	"github.com/cic-platform/cic/routing/setup"
 	"github.com/cic-platform/cic/tenant/seats"
 )
 
@@ -68,6 +69,8 @@ type Config struct {
 	Enqueue *asynq.Client
 	// Seats is the concurrent-seat pool: logins of agents take a lease.
 	Seats *seats.Service
+	// Setup is the routing setup: skills, queues, routing profiles.
+	Setup *setup.Service
 }
 
 // Server is the Fiber application with its dependencies.
@@ -87,6 +90,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Setup == nil {
+		cfg.Setup = &setup.Service{DB: cfg.Tenants.DB}
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
@@ -213,6 +219,19 @@ func (s *Server) routes() {
 	api.Get("/seats/usage", bearer, s.apiSeatUsage)
 	api.Put("/seats/reservations/:id", bearer, s.apiSetReservation)
 	api.Delete("/seats/:id", bearer, s.apiForceReleaseSeat)
+	api.Get("/skills", bearer, s.apiListSkills)
+	api.Post("/skills", bearer, s.apiCreateSkill)
+	api.Delete("/skills/:id", bearer, s.apiDeleteSkill)
+	api.Get("/queues", bearer, s.apiListQueues)
+	api.Post("/queues", bearer, s.apiCreateQueue)
+	api.Get("/queues/:id", bearer, s.apiGetQueue)
+	api.Patch("/queues/:id", bearer, s.apiUpdateQueue)
+	api.Delete("/queues/:id", bearer, s.apiDeleteQueue)
+	api.Get("/agents/:id/routing", bearer, s.apiGetRouting)
+	api.Put("/agents/:id/routing", bearer, s.apiPutRouting)
+	api.Get("/dispositions", bearer, s.apiListDispositions)
+	api.Put("/dispositions/:code", bearer, s.apiPutDisposition)
+	api.Delete("/dispositions/:code", bearer, s.apiDeleteDisposition)
 	api.Use(s.apiNotFound)
 
 	// Stripe (or the local checkout) calls this; the signature is the
