@@ -23,8 +23,8 @@ import (
 
 	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/metering"
-	"github.com/cic-platform/cic/tenant"
 	"github.com/cic-platform/cic/routing/setup"
+	"github.com/cic-platform/cic/tenant"
 	"github.com/cic-platform/cic/tenant/seats"
 )
 
