@@ -125,6 +125,7 @@ func (s *Server) apiReleaseSeat(c *fiber.Ctx) error {
 	if err := s.cfg.Seats.Release(c.UserContext(), p, id); err != nil {
 		return err
 	}
+	s.leaveRouting(c, p.TenantID, p.UserID)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
@@ -254,5 +255,15 @@ func (s *Server) freeSeat(c *fiber.Ctx, tenantID, userID, leaseID uuid.UUID) {
 	p := tenant.Principal{Actor: tenant.Actor{TenantID: tenantID, UserID: userID}}
 	if err := s.cfg.Seats.Release(c.UserContext(), p, leaseID); err != nil && cic.ErrorKind(err) != cic.ECONFLICT {
 		s.log.Warn("free seat at logout", "tenant", tenantID, "user", userID, "err", err)
+	}
+	s.leaveRouting(c, tenantID, userID)
+}
+
+// leaveRouting takes a user who no longer holds a seat out of routing at
+// once (the routing ticker would within seconds), so what was only
+// offered to them goes to others.
+func (s *Server) leaveRouting(c *fiber.Ctx, tenantID, userID uuid.UUID) {
+	if err := s.cfg.Contacts.GoOffline(c.UserContext(), tenantID, userID); err != nil {
+		s.log.Warn("leave routing", "tenant", tenantID, "user", userID, "err", err)
 	}
 }

@@ -23,6 +23,8 @@ import (
 
 	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/metering"
+	"github.com/cic-platform/cic/routing"
+	"github.com/cic-platform/cic/routing/contacts"
 	"github.com/cic-platform/cic/routing/setup"
 	"github.com/cic-platform/cic/tenant"
 	"github.com/cic-platform/cic/tenant/seats"
@@ -71,6 +73,9 @@ type Config struct {
 	Seats *seats.Service
 	// Setup is the routing setup: skills, queues, routing profiles.
 	Setup *setup.Service
+	// Contacts drives routing and records contacts; nil builds one on
+	// Redis, the app's database and Meter.
+	Contacts *contacts.Service
 }
 
 // Server is the Fiber application with its dependencies.
@@ -81,6 +86,8 @@ type Server struct {
 	pages   map[string]*template.Template
 	secure  bool
 	metrics *httpMetrics
+	// api is the /api/v1 group, for routes registered outside routes().
+	api fiber.Router
 }
 
 // New builds the application and its routes.
@@ -105,6 +112,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RedisPrefix == "" {
 		cfg.RedisPrefix = "cic:"
+	}
+	if cfg.Contacts == nil {
+		cfg.Contacts = contacts.New(cfg.Tenants.DB, routing.New(cfg.Redis, cfg.RedisPrefix), cfg.Setup, cfg.Meter, cfg.Logger)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Scheme == "https" {
@@ -232,6 +242,20 @@ func (s *Server) routes() {
 	api.Get("/dispositions", bearer, s.apiListDispositions)
 	api.Put("/dispositions/:code", bearer, s.apiPutDisposition)
 	api.Delete("/dispositions/:code", bearer, s.apiDeleteDisposition)
+	api.Put("/agent/status", bearer, s.apiSetAgentStatus)
+	api.Get("/contacts", bearer, s.apiListContacts)
+	api.Post("/contacts", s.requireAPIKey, s.apiOpenContact)
+	api.Get("/contacts/:id", bearer, s.apiGetContact)
+	api.Post("/contacts/:id/accept", bearer, s.apiAcceptContact)
+	api.Post("/contacts/:id/reject", bearer, s.apiRejectContact)
+	api.Post("/contacts/:id/transfer", bearer, s.apiTransferContact)
+	api.Post("/contacts/:id/wrapup", bearer, s.apiWrapUpContact)
+	api.Post("/contacts/:id/close", bearer, s.apiCloseContact)
+	// Channel and desk routes register their API routes on api before
+	// the catch-all below, and their pages on app.
+	s.api = api
+	s.chatRoutes()
+	s.deskRoutes()
 	api.Use(s.apiNotFound)
 
 	// Stripe (or the local checkout) calls this; the signature is the

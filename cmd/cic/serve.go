@@ -12,6 +12,9 @@ import (
 
 	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/metering"
+	"github.com/cic-platform/cic/routing"
+	"github.com/cic-platform/cic/routing/contacts"
+	"github.com/cic-platform/cic/routing/setup"
 	"github.com/cic-platform/cic/web"
 )
 
@@ -49,7 +52,20 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	jobs := asynq.NewInspector(redisOpt)
 	defer jobs.Close()
 
+	// Routing: the engine in Redis, the setup that configures it, the
+	// contacts that record it, and the ticker that keeps it moving.
+	engine := routing.New(a.redis, redisPrefix)
+	routingSetup := &setup.Service{DB: a.tenants.DB}
+	contactSvc := contacts.New(a.tenants.DB, engine, routingSetup, meter, log)
+	routingSetup.OnChange = contactSvc.SetupChanged
+	tickCtx, stopTicker := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopTicker()
+	ticker := &contacts.Ticker{Contacts: contactSvc, Holders: seatHolders(a.seats)}
+	go ticker.Run(tickCtx)
+
 	srv, err := web.New(web.Config{
+		Setup:         routingSetup,
+		Contacts:      contactSvc,
 		Billing:       a.billing,
 		SelfURL:       cfg.selfURL(),
 		OperatorToken: cfg.OperatorToken,

@@ -12,6 +12,9 @@ import (
 
 	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/metering"
+	"github.com/cic-platform/cic/routing"
+	"github.com/cic-platform/cic/routing/contacts"
+	"github.com/cic-platform/cic/routing/setup"
 	"github.com/cic-platform/cic/tenant"
 	"github.com/cic-platform/cic/tenant/seats"
 )
@@ -37,6 +40,7 @@ func periodicTasks() []periodic {
 		{spec: metering.ExpireBundlesSchedule, task: metering.NewExpireBundlesTask(), queue: metering.TasksQueue, id: metering.TypeExpireBundles},
 		{spec: metering.LowBalanceSchedule, task: metering.NewLowBalanceTask(), queue: metering.TasksQueue, id: metering.TypeLowBalance},
 		{spec: seats.SampleSchedule, task: seats.NewSampleTask(), queue: seats.TasksQueue, id: seats.TypeSample},
+		{spec: contacts.MeterPendingSchedule, task: contacts.NewMeterPendingTask(), queue: contacts.TasksQueue, id: contacts.TypeMeterPending},
 	}
 	for _, p := range billing.Periodic() {
 		out = append(out, periodic{spec: p.Spec, task: p.Task, queue: billing.TasksQueue, id: p.Task.Type()})
@@ -44,14 +48,25 @@ func periodicTasks() []periodic {
 	return out
 }
 
+// handlers are the services whose jobs the worker runs.
+type handlers struct {
+	tenants  *tenant.Service
+	meter    *metering.Tasks
+	seats    *seats.Service
+	billing  *billing.Tasks
+	contacts *contacts.Service
+}
+
 // taskMux routes every task type the worker runs to its handler.
-func taskMux(tenants *tenant.Service, meter *metering.Tasks, seatSvc *seats.Service, bill *billing.Tasks, log *slog.Logger) *asynq.ServeMux {
+func taskMux(h handlers, log *slog.Logger) *asynq.ServeMux {
+	tenants, meter, seatSvc, bill := h.tenants, h.meter, h.seats, h.billing
 	mux := asynq.NewServeMux()
 	mux.Use(logTasks(log))
 	mux.HandleFunc(tenant.TypePurgeSessions, tenants.HandlePurgeSessions)
 	mux.HandleFunc(metering.TypeExpireBundles, meter.HandleExpireBundles)
 	mux.HandleFunc(metering.TypeLowBalance, meter.HandleLowBalance)
 	mux.HandleFunc(seats.TypeSample, seatSvc.HandleSample)
+	mux.HandleFunc(contacts.TypeMeterPending, h.contacts.HandleMeterPending)
 	mux.HandleFunc(billing.TypeCreateCustomer, bill.HandleCreateCustomer)
 	mux.HandleFunc(billing.TypeSyncCatalog, bill.HandleSyncCatalog)
 	mux.HandleFunc(billing.TypeOverage, bill.HandleOverage)
@@ -93,7 +108,16 @@ func (m *Main) worker(ctx context.Context, cfg Config, log *slog.Logger) error {
 	alog := asynqLogger{log.With("component", "asynq")}
 	level := asynqLevel(cfg.LogLevel)
 
-	mux := taskMux(a.tenants, meteringTasks(a, cfg, log), a.seats, &billing.Tasks{Billing: a.billing, Client: a.jobs, Logger: log}, log)
+	// The worker meters the contacts a crash left unmetered.
+	meter := metering.NewMeter(a.tenants.DB)
+	meter.Logger = log
+	meter.Start()
+	defer meter.Close()
+	routingSetup := &setup.Service{DB: a.tenants.DB}
+	contactSvc := contacts.New(a.tenants.DB, routing.New(a.redis, redisPrefix), routingSetup, meter, log)
+
+	mux := taskMux(handlers{tenants: a.tenants, meter: meteringTasks(a, cfg, log), seats: a.seats,
+		billing: &billing.Tasks{Billing: a.billing, Client: a.jobs, Logger: log}, contacts: contactSvc}, log)
 
 	srv := asynq.NewServer(redisOpt, asynq.Config{
 		Queues:          queues,

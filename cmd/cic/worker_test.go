@@ -18,6 +18,9 @@ import (
 	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/metering"
+	"github.com/cic-platform/cic/routing"
+	"github.com/cic-platform/cic/routing/contacts"
+	"github.com/cic-platform/cic/routing/setup"
 	"github.com/cic-platform/cic/tenant"
 	"github.com/cic-platform/cic/tenant/seats"
 )
@@ -74,7 +77,8 @@ func TestFixedIDPeriodicTask(t *testing.T) {
 // task and have a handler for it, or the schedule would fill Redis with
 // tasks nobody runs.
 func TestPeriodicTasks(t *testing.T) {
-	mux := taskMux(&tenant.Service{}, &metering.Tasks{}, &seats.Service{}, &billing.Tasks{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	mux := taskMux(handlers{tenants: &tenant.Service{}, meter: &metering.Tasks{}, seats: &seats.Service{}, billing: &billing.Tasks{},
+		contacts: &contacts.Service{}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	types := map[string]bool{}
 	for _, p := range periodicTasks() {
 		types[p.task.Type()] = true
@@ -85,7 +89,7 @@ func TestPeriodicTasks(t *testing.T) {
 			t.Errorf("%s: no handler in the worker's mux", p.task.Type())
 		}
 	}
-	for _, typ := range []string{tenant.TypePurgeSessions, metering.TypeExpireBundles, metering.TypeLowBalance, seats.TypeSample} {
+	for _, typ := range []string{tenant.TypePurgeSessions, metering.TypeExpireBundles, metering.TypeLowBalance, seats.TypeSample, contacts.TypeMeterPending} {
 		if !types[typ] {
 			t.Errorf("%s is not scheduled", typ)
 		}
@@ -131,8 +135,12 @@ func TestMeteringTasksWiring(t *testing.T) {
 		t.Fatalf("mailer %#v", mt.Mailer)
 	}
 	seatSvc := seats.NewService(svc.DB, seats.NewLeases(testenv.NewRedis(t), testenv.Prefix()), log)
-	mux := taskMux(svc, mt, seatSvc, &billing.Tasks{}, log)
-	for _, task := range []*asynq.Task{metering.NewExpireBundlesTask(), metering.NewLowBalanceTask(), seats.NewSampleTask()} {
+	meter := metering.NewMeter(svc.DB)
+	meter.Start()
+	defer meter.Close()
+	contactSvc := contacts.New(svc.DB, routing.New(testenv.NewRedis(t), testenv.Prefix()), &setup.Service{DB: svc.DB}, meter, log)
+	mux := taskMux(handlers{tenants: svc, meter: mt, seats: seatSvc, billing: &billing.Tasks{}, contacts: contactSvc}, log)
+	for _, task := range []*asynq.Task{metering.NewExpireBundlesTask(), metering.NewLowBalanceTask(), seats.NewSampleTask(), contacts.NewMeterPendingTask()} {
 		if err := mux.ProcessTask(ctx, task); err != nil {
 			t.Fatalf("%s: %v", task.Type(), err)
 		}

@@ -197,3 +197,17 @@ func profiles(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, ids []uuid.UUI
 	}
 	return out, nil
 }
+
+// ProfileOf returns one user's routing profile, for the engine's use.
+func (s *Service) ProfileOf(ctx context.Context, tenantID, userID uuid.UUID) (Profile, error) {
+	var p Profile
+	err := s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
+		ps, err := profiles(ctx, tx, tenantID, []uuid.UUID{userID})
+		if err != nil {
+			return err
+		}
+		p = ps[0]
+		return nil
+	})
+	return p, err
+}

@@ -429,3 +429,15 @@ func (s *Service) DeleteQueue(ctx context.Context, a tenant.Actor, id uuid.UUID)
 	}
 	return s.changed(ctx, a.TenantID, "queue", id.String())
 }
+
+// QueueByID returns one queue of the tenant, for the routing engine's
+// use (no caller to check: the engine routes on the tenant's behalf).
+func (s *Service) QueueByID(ctx context.Context, tenantID, id uuid.UUID) (Queue, error) {
+	var q Queue
+	err := s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
+		var err error
+		q, err = getQueue(ctx, tx, tenantID, id, false)
+		return err
+	})
+	return q, err
+}

@@ -1,0 +1,294 @@
+// Package routing is the ACD: it decides which agent is offered which
+// contact. The routing state of a tenant (queues, agents with their load,
+// waiting contacts, reservations) lives in Redis and changes only through
+// one Lua script per operation, so any number of server replicas route
+// consistently. Two invariants hold after every script: a contact is
+// reserved for or assigned to at most one agent, and no agent holds more
+// offered plus assigned contacts on a channel than its capacity allows
+// (a capacity lowered below the current load only stops new offers).
+//
+// Durable records (the contact, its timeline, metering) are the caller's:
+// every operation returns exactly what it changed, as Changes, for the
+// caller to persist. The caller passes now, so that the Go reference
+// model (model_test.go) can replay the same calls and must reach the same
+// state; it is the specification of the rules below.
+//
+// Rules:
+//   - An agent is eligible for a contact when it is available, has room on
+//     the contact's channel and meets every skill minimum of the queue; once
+//     the contact has waited the queue's RelaxAfter, any available agent
+//     with room on the channel is (agents meeting the skills still first).
+//   - Effective priority ages: a contact is ahead of another when
+//     enqueued_at - (queue priority + contact priority) * AgeingStep is
+//     smaller, i.e. one priority point is worth AgeingStep of waiting; ties
+//     go to the earlier enqueue, then to the lower contact id.
+//   - A contact gets the agent its queue's strategy ranks first among the
+//     eligible ones (see Strategy); an agent with room gets the best
+//     waiting contact it is eligible for, across queues and channels.
+//   - Never to the agent that missed the contact last (rejected or let the
+//     offer time out), nor, after a transfer to a queue, to the agent that
+//     held it.
+//   - Idle-since is the last time the agent became available, was offered a
+//     contact, or its load went back to zero.
+package routing
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cic-platform/cic"
+)
+
+// Channel is how a contact reaches the company.
+type Channel string
+
+const (
+	Chat   Channel = "chat"
+	Email  Channel = "email"
+	Call   Channel = "call"
+	SMS    Channel = "sms"
+	Social Channel = "social"
+	Fax    Channel = "fax"
+)
+
+// Channels lists every channel, in the order the engine considers them.
+var Channels = []Channel{Chat, Email, Call, SMS, Social, Fax}
+
+// Strategy ranks the eligible agents for a queue's contact.
+type Strategy string
+
+const (
+	// LongestIdle: earliest idle-since, then agent id.
+	LongestIdle Strategy = "longest_idle"
+	// BestSkill: highest sum of the agent's levels in the queue's required
+	// skills, then longest idle.
+	BestSkill Strategy = "best_skill"
+	// RoundRobin: the first eligible agent id after the queue's cursor (the
+	// agent last offered one of its contacts), wrapping around.
+	RoundRobin Strategy = "round_robin"
+	// LeastOccupied: lowest load/capacity over all channels, in thousandths
+	// (rounded down), then longest idle.
+	LeastOccupied Strategy = "least_occupied"
+)
+
+// Status is an agent's routing status; only Available takes offers.
+type Status string
+
+const (
+	Offline   Status = "offline"
+	Available Status = "available"
+	Away      Status = "away"
+	Busy      Status = "busy"
+	WrapUp    Status = "wrap_up"
+)
+
+// AgeingStep is the wait worth one priority point.
+const AgeingStep = time.Minute
+
+// DefaultOfferTimeout is a queue's offer timeout when it sets none.
+const DefaultOfferTimeout = 20 * time.Second
+
+// Queue is a queue's routing configuration.
+type Queue struct {
+	ID       string
+	Channels []Channel
+	// Skills are the required skills with their minimum level (1–10).
+	Skills   map[string]int
+	Priority int
+	// RelaxAfter drops the skill requirements for a contact that has
+	// waited this long; 0 never does.
+	RelaxAfter time.Duration
+	// Strategy is LongestIdle when empty.
+	Strategy     Strategy
+	OfferTimeout time.Duration
+	// MaxMisses sets an agent away after this many rejects or timeouts in
+	// a row (an accept resets the count); 0 never does.
+	MaxMisses int
+}
+
+// Agent is an agent's routing profile.
+type Agent struct {
+	ID string
+	// Skills with their level (1–10).
+	Skills map[string]int
+	// Capacity per channel, e.g. {Call: 1} or {Chat: 3, Email: 5}.
+	Capacity map[Channel]int
+}
+
+// Contact is a new contact to route.
+type Contact struct {
+	ID       string
+	Queue    string
+	Channel  Channel
+	Priority int
+	// EnqueuedAt defaults to now; set it for a contact that already waited
+	// elsewhere (an IVR menu), as its wait counts towards ageing.
+	EnqueuedAt time.Time
+}
+
+// Target is where a contact is transferred: a queue or a named agent.
+type Target struct {
+	Queue string
+	Agent string
+}
+
+// Limits of the Redis encoding: ids are joined with , ; = | in scripts,
+// scores are exact doubles only for the ranges below.
+const (
+	maxIDLen    = 200
+	maxSkills   = 100
+	maxPriority = 1000
+	maxCapacity = 1000
+	// maxMillis is 2^42 ms (year 2109): agent scores add idle-since to a
+	// primary rank times 2^42.
+	maxMillis = 1 << 42
+)
+
+func invalid(code, format string, args ...any) error {
+	return cic.Codef(cic.EINVALID, code, format, args...)
+}
+
+func checkID(what, id string) error {
+	if id == "" || len(id) > maxIDLen || strings.ContainsAny(id, ",;=| \t\r\n") {
+		return invalid("invalid_"+what, "A %s id must be 1 to %d characters without spaces or , ; = |: %q.", what, maxIDLen, id)
+	}
+	return nil
+}
+
+func checkChannel(ch Channel) error {
+	if !slices.Contains(Channels, ch) {
+		return invalid("invalid_channel", "Unknown channel %q.", ch)
+	}
+	return nil
+}
+
+func checkLevels(skills map[string]int) error {
+	if len(skills) > maxSkills {
+		return invalid("invalid_skills", "At most %d skills.", maxSkills)
+	}
+	for s, l := range skills {
+		if err := checkID("skill", s); err != nil {
+			return err
+		}
+		if l < 1 || l > 10 {
+			return invalid("invalid_skill_level", "Skill %s: level %d is not between 1 and 10.", s, l)
+		}
+	}
+	return nil
+}
+
+func checkPriority(p int) error {
+	if p < -maxPriority || p > maxPriority {
+		return invalid("invalid_priority", "Priority %d is not between %d and %d.", p, -maxPriority, maxPriority)
+	}
+	return nil
+}
+
+func millis(t time.Time) (int64, error) {
+	ms := t.UnixMilli()
+	if ms < 0 || ms >= maxMillis {
+		return 0, invalid("invalid_time", "Time %s is out of range.", t)
+	}
+	return ms, nil
+}
+
+// normalize fills the defaults and checks the queue.
+func (q Queue) normalize() (Queue, error) {
+	if err := checkID("queue", q.ID); err != nil {
+		return q, err
+	}
+	if len(q.Channels) == 0 {
+		return q, invalid("invalid_channels", "Queue %s serves no channel.", q.ID)
+	}
+	for _, ch := range q.Channels {
+		if err := checkChannel(ch); err != nil {
+			return q, err
+		}
+	}
+	if err := checkLevels(q.Skills); err != nil {
+		return q, err
+	}
+	if err := checkPriority(q.Priority); err != nil {
+		return q, err
+	}
+	if q.Strategy == "" {
+		q.Strategy = LongestIdle
+	}
+	switch q.Strategy {
+	case LongestIdle, BestSkill, RoundRobin, LeastOccupied:
+	default:
+		return q, invalid("invalid_strategy", "Unknown strategy %q.", q.Strategy)
+	}
+	if q.OfferTimeout == 0 {
+		q.OfferTimeout = DefaultOfferTimeout
+	}
+	if q.OfferTimeout < time.Millisecond || q.OfferTimeout > 24*time.Hour {
+		return q, invalid("invalid_offer_timeout", "The offer timeout must be between 1 ms and 24 h.")
+	}
+	if q.RelaxAfter < 0 || q.RelaxAfter > 365*24*time.Hour {
+		return q, invalid("invalid_relax_after", "relax_after must be between 0 and a year.")
+	}
+	if q.MaxMisses < 0 || q.MaxMisses > 1000 {
+		return q, invalid("invalid_max_misses", "max_misses must be between 0 and 1000.")
+	}
+	return q, nil
+}
+
+func (a Agent) check() error {
+	if err := checkID("agent", a.ID); err != nil {
+		return err
+	}
+	if err := checkLevels(a.Skills); err != nil {
+		return err
+	}
+	for ch, n := range a.Capacity {
+		if err := checkChannel(ch); err != nil {
+			return err
+		}
+		if n < 0 || n > maxCapacity {
+			return invalid("invalid_capacity", "Capacity %d on %s is not between 0 and %d.", n, ch, maxCapacity)
+		}
+	}
+	return nil
+}
+
+func checkStatus(s Status) error {
+	switch s {
+	case Offline, Available, Away, Busy, WrapUp:
+		return nil
+	}
+	return invalid("invalid_status", "Unknown status %q.", s)
+}
+
+// encodeLevels is "skill=level,..." in skill order (stable, for tests
+// that read Redis).
+func encodeLevels(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s=%d", k, m[k])
+	}
+	return b.String()
+}
+
+func encodeCapacity(m map[Channel]int) string {
+	var b strings.Builder
+	for _, ch := range Channels {
+		if n := m[ch]; n > 0 {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "%s=%d", ch, n)
+		}
+	}
+	return b.String()
+}

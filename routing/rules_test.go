@@ -1,0 +1,288 @@
+package routing
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/infra/testenv"
+)
+
+// fixture is one tenant on the test Redis with a clock the test moves.
+type fixture struct {
+	t      *testing.T
+	e      *Engine
+	tenant uuid.UUID
+	now    time.Time
+	ctx    context.Context
+}
+
+func newFixture(t *testing.T) *fixture {
+	return &fixture{t: t, e: New(testenv.NewRedis(t), testenv.Prefix()), tenant: uuid.New(),
+		now: time.UnixMilli(1_700_000_000_000), ctx: context.Background()}
+}
+
+func (f *fixture) at(d time.Duration) *fixture {
+	f.now = time.UnixMilli(1_700_000_000_000).Add(d)
+	return f
+}
+
+func (f *fixture) must(ch Changes, err error) Changes {
+	f.t.Helper()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return ch
+}
+
+func (f *fixture) queue(q Queue) { f.must(f.e.ConfigureQueue(f.ctx, f.tenant, q, f.now)) }
+func (f *fixture) status(a string, s Status) Changes {
+	return f.must(f.e.SetStatus(f.ctx, f.tenant, a, s, f.now))
+}
+
+// agent configures an agent and makes it available now.
+func (f *fixture) agent(id string, skills map[string]int, capacity map[Channel]int) {
+	f.must(f.e.ConfigureAgent(f.ctx, f.tenant, Agent{ID: id, Skills: skills, Capacity: capacity}, f.now))
+	f.status(id, Available)
+}
+
+func (f *fixture) enqueue(c Contact) Changes { return f.must(f.e.Enqueue(f.ctx, f.tenant, c, f.now)) }
+
+func (f *fixture) contact(id string) ContactState {
+	f.t.Helper()
+	s, err := f.e.Snapshot(f.ctx, f.tenant)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, c := range s.Contacts {
+		if c.ID == id {
+			return c
+		}
+	}
+	f.t.Fatalf("contact %s not in routing", id)
+	return ContactState{}
+}
+
+func offeredTo(ch Changes) []string {
+	var out []string
+	for _, e := range ch.Offers() {
+		out = append(out, e.Contact+"→"+e.Agent)
+	}
+	return out
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if e, ok := cic.AsError(err); !ok || e.Code != code {
+		t.Fatalf("err = %v, want %s", err, code)
+	}
+}
+
+// TestStrategy_RanksAgents: four chats arrive one second apart for three
+// agents who became available in the order a1, a2, a3: a1 (en 5, 2
+// chats), a2 (en 9, 4 chats), a3 (en 5, 1 chat).
+func TestStrategy_RanksAgents(t *testing.T) {
+	for _, tt := range []struct {
+		give Strategy
+		want []string
+	}{
+		{LongestIdle, []string{"c1→a1", "c2→a2", "c3→a3", "c4→a1"}},
+		{BestSkill, []string{"c1→a2", "c2→a2", "c3→a2", "c4→a2"}},
+		{RoundRobin, []string{"c1→a1", "c2→a2", "c3→a3", "c4→a1"}},
+		// c4: a1 is at 1/2, a2 at 1/4.
+		{LeastOccupied, []string{"c1→a1", "c2→a2", "c3→a3", "c4→a2"}},
+	} {
+		t.Run(string(tt.give), func(t *testing.T) {
+			f := newFixture(t)
+			f.queue(Queue{ID: "q", Channels: []Channel{Chat}, Skills: map[string]int{"en": 1}, Strategy: tt.give})
+			for i, a := range []struct {
+				id    string
+				level int
+				chats int
+			}{{"a1", 5, 2}, {"a2", 9, 4}, {"a3", 5, 1}} {
+				f.at(time.Duration(i)*time.Second).agent(a.id, map[string]int{"en": a.level}, map[Channel]int{Chat: a.chats})
+			}
+			var got []string
+			for i, id := range []string{"c1", "c2", "c3", "c4"} {
+				got = append(got, offeredTo(f.at(time.Duration(10+i)*time.Second).enqueue(Contact{ID: id, Queue: "q", Channel: Chat}))...)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("offers %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRelaxAfter_AnyAgentOnTheChannel: a contact needing German waits for
+// a German speaker until relax_after, then goes to whoever has room on
+// its channel, through the tick; before that the English agent is idle.
+func TestRelaxAfter_AnyAgentOnTheChannel(t *testing.T) {
+	f := newFixture(t)
+	f.queue(Queue{ID: "de", Channels: []Channel{Chat}, Skills: map[string]int{"de": 5}, RelaxAfter: 30 * time.Second})
+	f.agent("en-only", map[string]int{"en": 9}, map[Channel]int{Chat: 1, Email: 1})
+	f.agent("mail-de", map[string]int{"de": 9}, map[Channel]int{Email: 1})
+	if got := offeredTo(f.enqueue(Contact{ID: "c1", Queue: "de", Channel: Chat})); len(got) != 0 {
+		t.Fatalf("offered %v before relax_after", got)
+	}
+	if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(29999*time.Millisecond).now))); len(got) != 0 {
+		t.Fatalf("offered %v before relax_after", got)
+	}
+	got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(30*time.Second).now)))
+	if !slices.Equal(got, []string{"c1→en-only"}) {
+		t.Fatalf("offers at relax_after %v, want c1→en-only", got)
+	}
+	if !f.contact("c1").Relaxed {
+		t.Error("contact not marked relaxed")
+	}
+}
+
+// TestAgeing_PriorityPointIsAMinute: a contact of priority 1 overtakes a
+// priority 0 one that waited less than a minute longer, not one that
+// waited more.
+func TestAgeing_PriorityPointIsAMinute(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		later time.Duration // how much later the priority-1 contact came
+		want  string
+	}{
+		{"30s later", 30 * time.Second, "urgent"},
+		{"59s later", 59 * time.Second, "urgent"},
+		{"60s later: tie, earlier first", 60 * time.Second, "old"},
+		{"90s later", 90 * time.Second, "old"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.queue(Queue{ID: "q", Channels: []Channel{Chat}})
+			f.must(f.e.ConfigureAgent(f.ctx, f.tenant, Agent{ID: "a", Capacity: map[Channel]int{Chat: 1}}, f.now))
+			f.enqueue(Contact{ID: "old", Queue: "q", Channel: Chat})
+			f.at(tt.later).enqueue(Contact{ID: "urgent", Queue: "q", Channel: Chat, Priority: 1})
+			got := offeredTo(f.at(5*time.Minute).status("a", Available))
+			if !slices.Equal(got, []string{tt.want + "→a"}) {
+				t.Errorf("offers %v, want %s→a", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestMaxMisses_SetsAgentAway: the second miss in a row (a reject, then a
+// timeout) sets the agent away, and the other contact only offered to it
+// goes back to the queue and on to the next agent.
+func TestMaxMisses_SetsAgentAway(t *testing.T) {
+	f := newFixture(t)
+	f.queue(Queue{ID: "q", Channels: []Channel{Chat}, MaxMisses: 2, OfferTimeout: 10 * time.Second})
+	f.agent("a1", nil, map[Channel]int{Chat: 2})
+	f.at(time.Second).agent("a2", nil, map[Channel]int{Chat: 1})
+	f.at(2 * time.Second).enqueue(Contact{ID: "c1", Queue: "q", Channel: Chat}) // → a1
+	ch := f.must(f.e.Reject(f.ctx, f.tenant, "c1", "a1", f.now))
+	if got := offeredTo(ch); !slices.Equal(got, []string{"c1→a2"}) {
+		t.Fatalf("after reject: offers %v, want the next agent", got)
+	}
+	f.at(3 * time.Second).enqueue(Contact{ID: "c2", Queue: "q", Channel: Chat}) // → a1
+	f.at(4 * time.Second).enqueue(Contact{ID: "c3", Queue: "q", Channel: Chat}) // → a1
+	if _, _, err := f.e.Accept(f.ctx, f.tenant, "c1", "a2", f.now); err != nil {
+		t.Fatal(err)
+	}
+	ch = f.must(f.e.Tick(f.ctx, f.tenant, f.at(13*time.Second).now)) // c2 timed out, c3 not yet
+	if got := ch.Away(); !slices.Equal(got, []string{"a1"}) {
+		t.Fatalf("away %v, want [a1]; changes %+v", got, ch.Events)
+	}
+	var requeued []string
+	for _, e := range ch.Requeued() {
+		requeued = append(requeued, e.Contact+":"+string(e.Reason))
+	}
+	if want := []string{"c2:timeout", "c3:unavailable"}; !slices.Equal(requeued, want) {
+		t.Errorf("requeued %v, want %v", requeued, want)
+	}
+	if c := f.contact("c3"); c.Status != Waiting {
+		t.Errorf("c3 is %s, want waiting (a2 is full)", c.Status)
+	}
+}
+
+// TestTransfer_KeepsContactAndFreesAgent: an accepted contact moved to
+// another queue frees its agent at once (who pulls the next waiting
+// contact), is not offered back to it, and its next accept is not the
+// first; a transfer to a named agent needs that agent free.
+func TestTransfer_KeepsContactAndFreesAgent(t *testing.T) {
+	f := newFixture(t)
+	f.queue(Queue{ID: "sales", Channels: []Channel{Chat}})
+	f.queue(Queue{ID: "support", Channels: []Channel{Chat}})
+	f.agent("a1", nil, map[Channel]int{Chat: 1})
+	f.enqueue(Contact{ID: "c1", Queue: "sales", Channel: Chat})
+	if first, _, err := f.e.Accept(f.ctx, f.tenant, "c1", "a1", f.now); err != nil || !first {
+		t.Fatalf("accept: first %v, %v", first, err)
+	}
+	f.at(time.Second).enqueue(Contact{ID: "c2", Queue: "sales", Channel: Chat}) // waits: a1 is full
+	_, err := f.e.Transfer(f.ctx, f.tenant, "c1", Target{Agent: "a2"}, f.now)
+	wantCode(t, err, "unknown_agent")
+	f.must(f.e.ConfigureAgent(f.ctx, f.tenant, Agent{ID: "a2", Capacity: map[Channel]int{Chat: 1}}, f.now))
+	_, err = f.e.Transfer(f.ctx, f.tenant, "c1", Target{Agent: "a2"}, f.now)
+	wantCode(t, err, "agent_unavailable")
+
+	ch := f.must(f.e.Transfer(f.ctx, f.tenant, "c1", Target{Queue: "support"}, f.at(2*time.Second).now))
+	if got := offeredTo(ch); !slices.Equal(got, []string{"c2→a1"}) {
+		t.Fatalf("offers %v, want a1 freed and pulling c2 (never c1 back)", got)
+	}
+	if c := f.contact("c1"); c.Status != Waiting || c.Queue != "support" || c.EnqueuedAt.UnixMilli() != 1_700_000_000_000 {
+		t.Fatalf("c1 after transfer: %+v", c)
+	}
+	ch = f.status("a2", Available)
+	if got := offeredTo(ch); !slices.Equal(got, []string{"c1→a2"}) {
+		t.Fatalf("offers %v, want c1→a2", got)
+	}
+	if first, _, err := f.e.Accept(f.ctx, f.tenant, "c1", "a2", f.now); err != nil || first {
+		t.Fatalf("second accept: first %v, %v; want not first", first, err)
+	}
+}
+
+// TestAbandon_SaysWhereItWas: a waiting contact and an offered one are
+// removed (the offered one frees its agent for the next), an accepted one
+// is not abandoned.
+func TestAbandon_SaysWhereItWas(t *testing.T) {
+	f := newFixture(t)
+	f.queue(Queue{ID: "q", Channels: []Channel{Chat}})
+	f.agent("a1", nil, map[Channel]int{Chat: 1})
+	f.enqueue(Contact{ID: "offered", Queue: "q", Channel: Chat})
+	f.enqueue(Contact{ID: "waiting", Queue: "q", Channel: Chat})
+	f.enqueue(Contact{ID: "next", Queue: "q", Channel: Chat})
+	for _, tt := range []struct {
+		give   string
+		want   Was
+		offers []string
+	}{
+		{"waiting", WasWaiting, nil},
+		{"offered", WasOffered, []string{"next→a1"}},
+	} {
+		was, ch, err := f.e.Abandon(f.ctx, f.tenant, tt.give, f.now)
+		if err != nil || was != tt.want || !slices.Equal(offeredTo(ch), tt.offers) {
+			t.Errorf("abandon %s: %q, offers %v, %v; want %q, %v", tt.give, was, offeredTo(ch), err, tt.want, tt.offers)
+		}
+	}
+	if _, _, err := f.e.Accept(f.ctx, f.tenant, "next", "a1", f.now); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := f.e.Abandon(f.ctx, f.tenant, "next", f.now)
+	wantCode(t, err, "already_accepted")
+	_, _, err = f.e.Abandon(f.ctx, f.tenant, "waiting", f.now)
+	wantCode(t, err, "unknown_contact")
+}
+
+// TestAccept_OnlyTheReservedAgentBeforeTimeout.
+func TestAccept_OnlyTheReservedAgentBeforeTimeout(t *testing.T) {
+	f := newFixture(t)
+	f.queue(Queue{ID: "q", Channels: []Channel{Chat}, OfferTimeout: 5 * time.Second})
+	f.agent("a1", nil, map[Channel]int{Chat: 1})
+	f.agent("a2", nil, map[Channel]int{Chat: 1})
+	f.enqueue(Contact{ID: "c1", Queue: "q", Channel: Chat})
+	_, _, err := f.e.Accept(f.ctx, f.tenant, "c1", "a2", f.now)
+	wantCode(t, err, "not_offered")
+	_, ch, err := f.e.Accept(f.ctx, f.tenant, "c1", "a1", f.at(5*time.Second).now)
+	wantCode(t, err, "not_offered")
+	// The refusal still reports what the lazy tick did: c1 went to a2.
+	if got := offeredTo(ch); !slices.Equal(got, []string{"c1→a2"}) {
+		t.Errorf("changes with the refusal: %v, want c1→a2", got)
+	}
+}
