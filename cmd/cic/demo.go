@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/routing/setup"
 	"github.com/cic-platform/cic/tenant"
 )
 
@@ -55,6 +56,9 @@ func (m *Main) demo(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// seeding the database is not one, and re-runs must never be refused.
 	a.tenants.Limiter = nil
 	if err := seedDemo(ctx, a.tenants, log); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if err := seedDemoRouting(ctx, a.tenants, &setup.Service{DB: a.tenants.DB}, log); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	printDemo(m.Stdout, cfg.PublicURL)

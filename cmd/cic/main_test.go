@@ -165,6 +165,18 @@ func TestMigrateThenDemoTwice(t *testing.T) {
 	if len(users) != len(demoUsers) || len(depts) != 1 {
 		t.Errorf("after two runs: %d users and %d departments, want %d and 1", len(users), len(depts), len(demoUsers))
 	}
+	// Routing: one queue, one skill, two wrap-up codes, profiles for the
+	// agent and the supervisor, however often demo runs.
+	var queues, skills, dispositions, profiles int
+	if err := svc.DB.Tx(ctx, owner.TenantID, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM queues), (SELECT count(*) FROM skills),
+			(SELECT count(*) FROM dispositions), (SELECT count(DISTINCT user_id) FROM agent_capacity)`).Scan(&queues, &skills, &dispositions, &profiles)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if queues != 1 || skills != 1 || dispositions != 2 || profiles != 2 {
+		t.Errorf("demo routing: %d queues, %d skills, %d dispositions, %d profiles; want 1, 1, 2, 2", queues, skills, dispositions, profiles)
+	}
 	var bundles, seatGrants int
 	if err := svc.DB.Tx(ctx, owner.TenantID, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM bundles), (SELECT count(*) FROM seat_grants)`).Scan(&bundles, &seatGrants)
