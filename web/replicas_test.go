@@ -3,15 +3,14 @@ package web_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
 
 	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/metering"
