@@ -238,6 +238,23 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 				return fmt.Errorf("%s: %w", q.sql[:30], err)
 			}
 		}
+		// Chat's tables: a widget on the queue, the contact's session and
+		// one message.
+		widget := uuid.New()
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO chat_widgets (tenant_id, id, public_key, name, queue_id, allowed_origins)
+				VALUES ($1, $2, 'cw1.rls-fixture-key', 'Site', $3, '{https://shop.example}')`, []any{widget, queue}},
+			{`INSERT INTO chat_sessions (tenant_id, contact_id, widget_id, token_hash, origin) VALUES ($1, $2, $3, '\x00', 'https://shop.example')`, []any{contact, widget}},
+			{`INSERT INTO chat_messages (tenant_id, contact_id, seq, id, sender, client_msg_id, body)
+				VALUES ($1, $2, 1, gen_random_uuid(), 'visitor', 'c1', 'Hello')`, []any{contact}},
+		} {
+			if _, err := tx.Exec(c, q.sql, append([]any{r.Tenant.ID}, q.args...)...); err != nil {
+				return fmt.Errorf("%s: %w", q.sql[:30], err)
+			}
+		}
 		return nil
 	})
 	if err != nil {

@@ -1,5 +1,52 @@
 package web
 
+import (
+	"github.com/gofiber/contrib/websocket"
+
+	"github.com/cic-platform/cic/channels/chat"
+)
+
 // chatRoutes registers the web chat channel: the widget and its
 // endpoints, and the agent side of conversations.
-func (s *Server) chatRoutes() {}
+//
+// Public, for the widget on third-party pages (CORS answered only for the
+// origins on the widget's allow-list):
+//
+//	GET     /widget.js, /widget.css
+//	OPTIONS /chat/v1/sessions?key=cw1...          preflight
+//	POST    /chat/v1/sessions?key=cw1...          {visitor_id?} -> 201 {contact_id, token, greeting, state, last_seq}
+//	POST    /chat/v1/leave                        {token} (sendBeacon, text/plain) -> 204
+//	GET     /chat/v1/ws?token=cv1...&after=<seq>  the visitor's WebSocket
+//
+// API (bearer; the agent socket also takes the page session):
+//
+//	GET/POST /api/v1/chat/widgets, DELETE /api/v1/chat/widgets/{id}
+//	GET  /api/v1/contacts/{id}/messages?after=<seq>&limit=
+//	POST /api/v1/contacts/{id}/messages {client_id, body}
+//	GET  /api/v1/chat/ws                          the agent's WebSocket
+func (s *Server) chatRoutes() {
+	if s.cfg.Chat == nil {
+		s.cfg.Chat = chat.New(s.cfg.Tenants.DB, s.cfg.Contacts, s.cfg.Setup, s.cfg.Redis, s.cfg.RedisPrefix, s.cfg.Logger)
+	}
+	// Stopping the fan-out ends the open sockets; their visitors
+	// reconnect to another replica and resume.
+	s.app.Hooks().OnShutdown(func() error {
+		s.cfg.Chat.Close()
+		return nil
+	})
+	app, api, bearer := s.app, s.api, s.requireBearer
+
+	app.Get("/widget.js", s.widgetAsset("static/widget.js", "text/javascript; charset=utf-8"))
+	app.Get("/widget.css", s.widgetAsset("static/widget.css", "text/css; charset=utf-8"))
+	app.Options("/chat/v1/sessions", s.chatPreflight)
+	app.Post("/chat/v1/sessions", s.chatStart)
+	app.Post("/chat/v1/leave", s.chatLeave)
+	app.Get("/chat/v1/ws", s.chatVisitorAuth, websocket.New(s.chatVisitorSocket, wsConfig))
+
+	api.Get("/chat/widgets", bearer, s.apiListWidgets)
+	api.Post("/chat/widgets", bearer, s.apiCreateWidget)
+	api.Delete("/chat/widgets/:id", bearer, s.apiRevokeWidget)
+	api.Get("/chat/ws", s.chatAgentAuth, websocket.New(s.chatAgentSocket, wsConfig))
+	api.Get("/contacts/:id/messages", bearer, s.apiListMessages)
+	api.Post("/contacts/:id/messages", bearer, s.apiPostMessage)
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cic-platform/cic/billing"
+	"github.com/cic-platform/cic/channels/chat"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/routing"
 	"github.com/cic-platform/cic/routing/contacts"
@@ -76,6 +77,9 @@ type Config struct {
 	// Contacts drives routing and records contacts; nil builds one on
 	// Redis, the app's database and Meter.
 	Contacts *contacts.Service
+	// Chat is the web chat channel; nil builds one on the app's database,
+	// Contacts, Setup and Redis.
+	Chat *chat.Service
 }
 
 // Server is the Fiber application with its dependencies.

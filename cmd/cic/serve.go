@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cic-platform/cic/billing"
+	"github.com/cic-platform/cic/channels/chat"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/routing"
 	"github.com/cic-platform/cic/routing/contacts"
@@ -63,7 +65,20 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	ticker := &contacts.Ticker{Contacts: contactSvc, Holders: seatHolders(a.seats)}
 	go ticker.Run(tickCtx)
 
+	// Web chat: one Redis subscription per process fans messages out to
+	// the sockets it serves; contact changes reach the visitors too.
+	chatSvc := chat.New(a.tenants.DB, contactSvc, routingSetup, a.redis, redisPrefix, log)
+	defer chatSvc.Close()
+	notify := contactSvc.Notify
+	contactSvc.Notify = func(tenantID uuid.UUID, kind string, contactID uuid.UUID, agentID *uuid.UUID) {
+		if notify != nil {
+			notify(tenantID, kind, contactID, agentID)
+		}
+		chatSvc.ContactChanged(tenantID, kind, contactID, agentID)
+	}
+
 	srv, err := web.New(web.Config{
+		Chat:          chatSvc,
 		Setup:         routingSetup,
 		Contacts:      contactSvc,
 		Billing:       a.billing,

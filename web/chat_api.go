@@ -1,0 +1,135 @@
+package web
+
+import (
+	"html"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/channels/chat"
+)
+
+// widgetView is a widget with the snippet to paste into a page.
+type widgetView struct {
+	chat.Widget
+	Snippet string `json:"snippet"`
+}
+
+func (s *Server) widgetView(c *fiber.Ctx, w chat.Widget) widgetView {
+	src := s.publicLink(c, "/widget.js")
+	return widgetView{Widget: w, Snippet: `<script src="` + html.EscapeString(src) + `" data-key="` + html.EscapeString(w.Key) + `" async></script>`}
+}
+
+// apiListWidgets: GET /chat/widgets -> {widgets: [widget + snippet]}.
+func (s *Server) apiListWidgets(c *fiber.Ctx) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	ws, err := s.cfg.Chat.ListWidgets(c.UserContext(), a)
+	if err != nil {
+		return err
+	}
+	out := make([]widgetView, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, s.widgetView(c, w))
+	}
+	return c.JSON(fiber.Map{"widgets": out})
+}
+
+// apiCreateWidget: POST /chat/widgets {name, queue_id, allowed_origins,
+// greeting} -> 201 widget + snippet.
+func (s *Server) apiCreateWidget(c *fiber.Ctx) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	var in chat.WidgetInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	w, err := s.cfg.Chat.CreateWidget(c.UserContext(), a, in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(s.widgetView(c, w))
+}
+
+// apiRevokeWidget: DELETE /chat/widgets/{id} -> the revoked widget.
+func (s *Server) apiRevokeWidget(c *fiber.Ctx) error {
+	a, id, err := actorAndID(c, "chat widget")
+	if err != nil {
+		return err
+	}
+	w, err := s.cfg.Chat.RevokeWidget(c.UserContext(), a, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(s.widgetView(c, w))
+}
+
+// queryAfter reads ?after=<seq>.
+func queryAfter(raw string) (int, error) {
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 0 {
+		return 0, cic.Codef(cic.EINVALID, "invalid_after", "after is the seq of the last message you have (0 for all).")
+	}
+	return n, nil
+}
+
+// apiListMessages: GET /contacts/{id}/messages?after=&limit= ->
+// {messages, last_seq, next_after?}. Agents see only their contacts.
+func (s *Server) apiListMessages(c *fiber.Ctx) error {
+	p, id, err := s.contactAction(c)
+	if err != nil {
+		return err
+	}
+	after, err := queryAfter(c.Query("after"))
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(c, 500, 500)
+	if err != nil {
+		return err
+	}
+	ms, err := s.cfg.Chat.AgentMessages(c.UserContext(), p, id, after, limit)
+	if err != nil {
+		return err
+	}
+	ans := fiber.Map{"messages": ms, "last_seq": after}
+	if len(ms) > 0 {
+		ans["last_seq"] = ms[len(ms)-1].Seq
+	}
+	if len(ms) == limit {
+		ans["next_after"] = ms[len(ms)-1].Seq
+	}
+	return c.JSON(ans)
+}
+
+// apiPostMessage: POST /contacts/{id}/messages {client_id, body} -> 201
+// the message, or 200 the stored one when client_id was sent before.
+func (s *Server) apiPostMessage(c *fiber.Ctx) error {
+	p, id, err := s.contactAction(c)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		ClientID string `json:"client_id"`
+		Body     string `json:"body"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	m, dup, err := s.cfg.Chat.AgentSend(c.UserContext(), p, id, in.ClientID, in.Body)
+	if err != nil {
+		return err
+	}
+	if dup {
+		return c.JSON(m)
+	}
+	return c.Status(fiber.StatusCreated).JSON(m)
+}

@@ -1,0 +1,286 @@
+/*
+ * CIC web chat widget. Paste into any page:
+ *   <script src="https://<cic host>/widget.js" data-key="cw1...." async></script>
+ *
+ * Plain JavaScript, no dependencies, no inline styles (the host page's
+ * CSP may forbid them): the look is in widget.css, loaded from the same
+ * host. Messages are numbered by the server per conversation; the widget
+ * keeps the last number it showed and resumes after it on every
+ * reconnect, and keeps what the visitor wrote queued (also across page
+ * loads) until the server acknowledged it, resending with the same client
+ * id, which the server stores once.
+ */
+(function () {
+  'use strict';
+  var script = document.currentScript ||
+    document.querySelector('script[data-key][src$="/widget.js"]');
+  if (!script || window.__cicChat) { return; }
+  window.__cicChat = true;
+  var key = script.getAttribute('data-key') || '';
+  var base = new URL(script.src, location.href).origin;
+  var wsBase = base.replace(/^http/, 'ws');
+  var storeKey = 'cic-chat:' + key;
+
+  function load(k) {
+    try { return JSON.parse(localStorage.getItem(k) || 'null'); } catch (e) { return null; }
+  }
+  function save(k, v) {
+    try {
+      if (v === null) { localStorage.removeItem(k); } else { localStorage.setItem(k, JSON.stringify(v)); }
+    } catch (e) { /* private mode: the chat lives as long as the page */ }
+  }
+  function newId() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    var a = new Uint8Array(16);
+    crypto.getRandomValues(a);
+    return Array.prototype.map.call(a, function (b) { return ('0' + b.toString(16)).slice(-2); }).join('');
+  }
+  var visitorId = load('cic-chat-visitor');
+  if (!visitorId) { visitorId = newId().replace(/[^A-Za-z0-9]/g, ''); save('cic-chat-visitor', visitorId); }
+
+  // state: {token, contactId, lastSeq, pending: [{client_id, body}], greeting}
+  var state = load(storeKey);
+  function persist() { save(storeKey, state); }
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (text) { e.textContent = text; }
+    return e;
+  }
+
+  var css = el('link', { rel: 'stylesheet', href: base + '/widget.css' });
+  document.head.appendChild(css);
+
+  var button = el('button', { type: 'button', id: 'cic-chat-button', class: 'cic-chat-button', 'aria-expanded': 'false' }, 'Chat with us');
+  var panel = el('section', { id: 'cic-chat-panel', class: 'cic-chat-panel', 'aria-label': 'Chat' });
+  panel.hidden = true;
+  var header = el('header', { class: 'cic-chat-header' });
+  header.appendChild(el('span', { class: 'cic-chat-title' }, 'Chat'));
+  var endBtn = el('button', { type: 'button', id: 'cic-chat-end', class: 'cic-chat-end' }, 'End chat');
+  var closeBtn = el('button', { type: 'button', id: 'cic-chat-close', class: 'cic-chat-close', 'aria-label': 'Minimise' }, '\u2013');
+  header.appendChild(endBtn);
+  header.appendChild(closeBtn);
+  var list = el('ol', { id: 'cic-chat-messages', class: 'cic-chat-messages', 'aria-live': 'polite' });
+  var typing = el('p', { id: 'cic-chat-typing', class: 'cic-chat-typing' }, 'Agent is typing\u2026');
+  typing.hidden = true;
+  var notice = el('p', { id: 'cic-chat-notice', class: 'cic-chat-notice', role: 'status' });
+  notice.hidden = true;
+  var form = el('form', { id: 'cic-chat-form', class: 'cic-chat-form' });
+  var input = el('textarea', { id: 'cic-chat-input', class: 'cic-chat-input', rows: '2', maxlength: '4000', placeholder: 'Write a message\u2026', 'aria-label': 'Message' });
+  var send = el('button', { type: 'submit', id: 'cic-chat-send', class: 'cic-chat-send' }, 'Send');
+  form.appendChild(input);
+  form.appendChild(send);
+  [header, list, typing, notice, form].forEach(function (n) { panel.appendChild(n); });
+
+  function mount() {
+    document.body.appendChild(button);
+    document.body.appendChild(panel);
+  }
+  if (document.body) { mount(); } else { document.addEventListener('DOMContentLoaded', mount); }
+
+  function showNotice(text) {
+    notice.textContent = text;
+    notice.hidden = !text;
+  }
+
+  // Rendering: one <li> per message, keyed by seq once known and by the
+  // client id while it is only queued here.
+  function line(sender, body, attrs) {
+    var li = el('li', Object.assign({ class: 'cic-msg cic-msg-' + sender }, attrs || {}));
+    li.appendChild(el('span', { class: 'cic-msg-body' }, body));
+    list.appendChild(li);
+    list.scrollTop = list.scrollHeight;
+    return li;
+  }
+  function system(text) { line('system', text); }
+  function pendingLine(p) {
+    if (!list.querySelector('li[data-client-id="' + cssEscape(p.client_id) + '"]')) {
+      line('visitor', p.body, { 'data-client-id': p.client_id, class: 'cic-msg cic-msg-visitor cic-msg-pending' });
+    }
+  }
+  function cssEscape(s) { return String(s).replace(/["\\]/g, '\\$&'); }
+
+  function showMessage(m) {
+    if (m.seq <= state.lastSeq) { return; } // seen already
+    state.lastSeq = m.seq;
+    var mine = m.sender === 'visitor' && m.client_id &&
+      list.querySelector('li[data-client-id="' + cssEscape(m.client_id) + '"]');
+    if (mine) {
+      mine.classList.remove('cic-msg-pending');
+      mine.setAttribute('data-seq', String(m.seq));
+    } else {
+      line(m.sender, m.body, { 'data-seq': String(m.seq) });
+    }
+    if (m.sender === 'agent') { typing.hidden = true; }
+    dropPending(m.sender === 'visitor' ? m.client_id : null);
+    persist();
+  }
+  function dropPending(clientId) {
+    if (!clientId) { return; }
+    state.pending = state.pending.filter(function (p) { return p.client_id !== clientId; });
+  }
+
+  var ws = null, attempt = 0, retryTimer = null, ended = false, typingTimer = null, lastTypingSent = 0;
+
+  function connect() {
+    if (!state || !state.token || ended || ws) { return; }
+    var url = wsBase + '/chat/v1/ws?token=' + encodeURIComponent(state.token) + '&after=' + state.lastSeq;
+    var sock = new WebSocket(url);
+    ws = sock;
+    sock.onopen = function () {
+      attempt = 0;
+      showNotice('');
+      state.pending.forEach(function (p) { sock.send(JSON.stringify({ type: 'send', client_id: p.client_id, body: p.body })); });
+    };
+    sock.onmessage = function (e) {
+      var f;
+      try { f = JSON.parse(e.data); } catch (err) { return; }
+      switch (f.type) {
+        case 'hello':
+          if (f.ended) { finish('This conversation has ended.'); }
+          break;
+        case 'message':
+          showMessage(f.message);
+          break;
+        case 'ack':
+          // The message itself arrives in order as a 'message'; the ack
+          // only says it is stored and need not be sent again.
+          dropPending(f.client_id);
+          persist();
+          break;
+        case 'typing':
+          typing.hidden = false;
+          clearTimeout(typingTimer);
+          typingTimer = setTimeout(function () { typing.hidden = true; }, 4000);
+          break;
+        case 'state':
+          if (f.state === 'accepted') { system('An agent has joined the conversation.'); }
+          if (f.state === 'closed') { finish('The conversation has ended.'); }
+          break;
+        case 'ended':
+          finish('The conversation has ended.');
+          break;
+        case 'error':
+          if (f.error && f.error.code === 'chat_ended') { finish(f.error.message); break; }
+          if (f.client_id) {
+            // Refused for good (too long, empty): it will not go through.
+            dropPending(f.client_id);
+            persist();
+            var li = list.querySelector('li[data-client-id="' + cssEscape(f.client_id) + '"]');
+            if (li) { li.classList.add('cic-msg-failed'); }
+          }
+          if (f.error) { showNotice(f.error.message); }
+          break;
+      }
+    };
+    sock.onclose = function () {
+      ws = null;
+      if (ended) { return; }
+      // Back off: 0.5 s, 1 s, 2 s ... up to 30 s, with jitter.
+      var wait = Math.min(30000, 500 * Math.pow(2, attempt++)) * (0.5 + Math.random() / 2);
+      if (attempt > 2) { showNotice('Reconnecting\u2026'); }
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(connect, wait);
+    };
+  }
+
+  function finish(text) {
+    ended = true;
+    typing.hidden = true;
+    showNotice(text);
+    input.disabled = true;
+    send.disabled = true;
+    save(storeKey, null);
+    if (ws) { try { ws.close(); } catch (e) { /* closed */ } }
+  }
+
+  function start(first) {
+    send.disabled = true;
+    return fetch(base + '/chat/v1/sessions?key=' + encodeURIComponent(key), {
+      method: 'POST', mode: 'cors', credentials: 'omit',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ visitor_id: visitorId })
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (b) { return { ok: r.ok, body: b }; });
+    }).then(function (res) {
+      send.disabled = false;
+      if (!res.ok) {
+        var msg = (res.body && res.body.error && res.body.error.message) || 'Chat is not available at the moment.';
+        showNotice(msg);
+        return false;
+      }
+      state = { token: res.body.token, contactId: res.body.contact_id, lastSeq: 0, pending: [], greeting: res.body.greeting };
+      if (res.body.greeting) { system(res.body.greeting); }
+      queue(first);
+      connect();
+      return true;
+    }, function () {
+      send.disabled = false;
+      showNotice('Chat is not reachable at the moment; please try again.');
+      return false;
+    });
+  }
+
+  function queue(body) {
+    var p = { client_id: newId(), body: body };
+    state.pending.push(p);
+    persist();
+    pendingLine(p);
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(JSON.stringify({ type: 'send', client_id: p.client_id, body: p.body }));
+    }
+  }
+
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var body = input.value;
+    if (!body.trim() || ended) { return; }
+    if (!state || !state.token) {
+      start(body).then(function (ok) { if (ok) { input.value = ''; } });
+      return;
+    }
+    input.value = '';
+    queue(body);
+  });
+  input.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && !e.shiftKey) {
+      e.preventDefault();
+      if (typeof form.requestSubmit === 'function') { form.requestSubmit(); } else { send.click(); }
+    }
+  });
+  input.addEventListener('input', function () {
+    var now = Date.now();
+    if (ws && ws.readyState === WebSocket.OPEN && now - lastTypingSent > 3000) {
+      lastTypingSent = now;
+      ws.send(JSON.stringify({ type: 'typing' }));
+    }
+  });
+  button.addEventListener('click', function () {
+    panel.hidden = !panel.hidden;
+    button.setAttribute('aria-expanded', String(!panel.hidden));
+    if (!panel.hidden) { input.focus(); }
+  });
+  closeBtn.addEventListener('click', function () {
+    panel.hidden = true;
+    button.setAttribute('aria-expanded', 'false');
+  });
+  endBtn.addEventListener('click', function () {
+    if (!state || !state.token || ended) { panel.hidden = true; return; }
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(JSON.stringify({ type: 'leave' }));
+    } else if (navigator.sendBeacon) {
+      navigator.sendBeacon(base + '/chat/v1/leave', new Blob([JSON.stringify({ token: state.token })], { type: 'text/plain' }));
+    }
+    finish('You ended the conversation.');
+  });
+
+  // A conversation from an earlier page load resumes where it was.
+  if (state && state.token) {
+    state.pending = state.pending || [];
+    state.lastSeq = 0; // the page is new: show the whole conversation again
+    if (state.greeting) { system(state.greeting); }
+    state.pending.forEach(pendingLine);
+    connect();
+  }
+})();
