@@ -2,7 +2,9 @@ package routing
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -15,9 +17,12 @@ import (
 	"github.com/cic-platform/cic"
 )
 
-// Every operation is one Lua script: one round trip, atomic. lib.lua holds
-// what they share (matching, indexes, the lazy tick) and is prepended to
-// each, since EVAL scripts cannot call one another.
+// Every operation is one function of one Redis Function library: one
+// round trip, atomic. lua/lib.lua holds what they share (matching,
+// indexes, the lazy tick); each operation file registers its function.
+// The library is loaded into Redis once (FUNCTION LOAD), not sent or
+// re-run with every call as an EVAL script would be: defining the shared
+// functions cost every call some 5 µs of Redis CPU.
 var (
 	//go:embed lua/lib.lua
 	libSrc string
@@ -44,20 +49,21 @@ var (
 	//go:embed lua/snapshot.lua
 	snapshotSrc string
 
-	configureQueueScript = script(configureQueueSrc)
-	configureAgentScript = script(configureAgentSrc)
-	setStatusScript      = script(setStatusSrc)
-	enqueueScript        = script(enqueueSrc)
-	acceptScript         = script(acceptSrc)
-	rejectScript         = script(rejectSrc)
-	finishScript         = script(finishSrc)
-	transferScript       = script(transferSrc)
-	abandonScript        = script(abandonSrc)
-	tickScript           = script(tickSrc)
-	snapshotScript       = script(snapshotSrc)
+	libName, libCode = library()
 )
 
-func script(op string) *redis.Script { return redis.NewScript(libSrc + "\n" + op) }
+// library assembles the Function library. Its name, and so its functions'
+// names (<name>_<op>), carry a hash of the code: server replicas running
+// different versions during a rollout each call their own functions, and
+// never replace each other's. Old versions stay loaded, harmlessly, until
+// FUNCTION DELETE or FLUSH.
+func library() (name, code string) {
+	body := strings.Join([]string{libSrc, configureQueueSrc, configureAgentSrc, setStatusSrc, enqueueSrc,
+		acceptSrc, rejectSrc, finishSrc, transferSrc, abandonSrc, tickSrc, snapshotSrc}, "\n")
+	sum := sha256.Sum256([]byte(body))
+	name = "cic_routing_" + hex.EncodeToString(sum[:6])
+	return name, "#!lua name=" + name + "\nlocal LIB = '" + name + "'\n" + body
+}
 
 // ErrUnavailable wraps every failure to reach Redis.
 var ErrUnavailable = errors.New("routing store unavailable")
@@ -65,6 +71,16 @@ var ErrUnavailable = errors.New("routing store unavailable")
 // Engine routes the contacts of every tenant. Keys are
 // <prefix>rt:{t:<tenant>}:..., the hash tag putting a tenant's keys in one
 // Redis Cluster slot (lua/lib.lua lists them).
+//
+// Redis Cluster: a function declares the keys it touches, and Cluster
+// routes the call by them and checks that they share one slot. Every
+// function declares exactly one key, the tenant's reservations zset
+// (keys); the others it builds from the tenant prefix passed as ARGV[1],
+// which has the same {t:<tenant>} hash tag, so they are in that slot too.
+// The library must be on every primary: call loads it through the client
+// when a call says "Function not found" (with a ClusterClient, check that
+// FUNCTION LOAD reaches the node that said so; not tested here, the
+// project runs one Redis).
 type Engine struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -75,14 +91,14 @@ func New(rdb redis.UniversalClient, prefix string) *Engine {
 	return &Engine{rdb: rdb, prefix: prefix}
 }
 
-// keys returns the tenant's prefix and the one key every script declares:
-// the reservations zset, which every script touches (lazy expiry).
+// keys returns the tenant's prefix and the one key every function
+// declares: the reservations zset, which every call touches (lazy expiry).
 func (e *Engine) keys(tenant uuid.UUID) (string, []string) {
 	p := e.prefix + "rt:{t:" + tenant.String() + "}:"
 	return p, []string{p + "res"}
 }
 
-// scriptErrors maps a script's refusal to the shared error vocabulary.
+// scriptErrors maps a function's refusal to the shared error vocabulary.
 var scriptErrors = map[string]struct {
 	kind cic.Kind
 	msg  string
@@ -99,15 +115,39 @@ var scriptErrors = map[string]struct {
 	"same_agent":         {cic.EINVALID, "The contact is already with this agent."},
 }
 
-// run calls a script and decodes its {code, info, events...} reply. A
-// refusal still carries the changes the script's lazy tick made.
-func (e *Engine) run(ctx context.Context, s *redis.Script, op string, tenant uuid.UUID, now time.Time, args ...any) (string, Changes, error) {
+// call runs the library's function fn (FCALL, or FCALL_RO when ro),
+// loading the library first when Redis does not have it: on the first
+// call to a new server, after a restart without persistence, a FUNCTION
+// FLUSH or a failover to a replica that lacked it.
+func (e *Engine) call(ctx context.Context, fn string, ro bool, keys []string, args []any) *redis.Cmd {
+	name := libName + "_" + fn
+	do := func() *redis.Cmd {
+		if ro {
+			return e.rdb.FCallRO(ctx, name, keys, args...)
+		}
+		return e.rdb.FCall(ctx, name, keys, args...)
+	}
+	cmd := do()
+	if err := cmd.Err(); err != nil && strings.Contains(err.Error(), "Function not found") {
+		if err := e.rdb.FunctionLoadReplace(ctx, libCode).Err(); err != nil {
+			cmd.SetErr(fmt.Errorf("loading the routing functions: %w", err))
+			return cmd
+		}
+		cmd = do()
+	}
+	return cmd
+}
+
+// run calls an operation's function and decodes its {code, info,
+// events...} reply. A refusal still carries the changes the function's
+// lazy tick made.
+func (e *Engine) run(ctx context.Context, fn string, op string, tenant uuid.UUID, now time.Time, args ...any) (string, Changes, error) {
 	ms, err := millis(now)
 	if err != nil {
 		return "", Changes{}, err
 	}
 	p, keys := e.keys(tenant)
-	res, err := s.Run(ctx, e.rdb, keys, append([]any{p, ms}, args...)...).Slice()
+	res, err := e.call(ctx, fn, false, keys, append([]any{p, ms}, args...)).Slice()
 	if err != nil {
 		return "", Changes{}, fmt.Errorf("routing %s: %w: %w", op, ErrUnavailable, err)
 	}
@@ -197,7 +237,7 @@ func (e *Engine) ConfigureQueue(ctx context.Context, tenant uuid.UUID, q Queue, 
 	for i, ch := range q.Channels {
 		chans[i] = string(ch)
 	}
-	_, ch, err := e.run(ctx, configureQueueScript, "configure queue", tenant, now, q.ID, strings.Join(chans, ","),
+	_, ch, err := e.run(ctx, "configure_queue", "configure queue", tenant, now, q.ID, strings.Join(chans, ","),
 		encodeLevels(q.Skills), q.Priority, q.RelaxAfter.Milliseconds(), string(q.Strategy),
 		q.OfferTimeout.Milliseconds(), q.MaxMisses)
 	return ch, err
@@ -209,7 +249,7 @@ func (e *Engine) ConfigureAgent(ctx context.Context, tenant uuid.UUID, a Agent, 
 	if err := a.check(); err != nil {
 		return Changes{}, err
 	}
-	_, ch, err := e.run(ctx, configureAgentScript, "configure agent", tenant, now, a.ID, encodeLevels(a.Skills), encodeCapacity(a.Capacity))
+	_, ch, err := e.run(ctx, "configure_agent", "configure agent", tenant, now, a.ID, encodeLevels(a.Skills), encodeCapacity(a.Capacity))
 	return ch, err
 }
 
@@ -225,7 +265,7 @@ func (e *Engine) SetStatus(ctx context.Context, tenant uuid.UUID, agentID string
 	if err := checkID("agent", agentID); err != nil {
 		return Changes{}, err
 	}
-	_, ch, err := e.run(ctx, setStatusScript, "set status", tenant, now, agentID, string(s))
+	_, ch, err := e.run(ctx, "set_status", "set status", tenant, now, agentID, string(s))
 	return ch, err
 }
 
@@ -252,7 +292,7 @@ func (e *Engine) Enqueue(ctx context.Context, tenant uuid.UUID, c Contact, now t
 	if err != nil {
 		return Changes{}, err
 	}
-	_, ch, err := e.run(ctx, enqueueScript, "enqueue", tenant, now, c.ID, c.Queue, string(c.Channel), c.Priority, ms)
+	_, ch, err := e.run(ctx, "enqueue", "enqueue", tenant, now, c.ID, c.Queue, string(c.Channel), c.Priority, ms)
 	return ch, err
 }
 
@@ -261,7 +301,7 @@ func (e *Engine) Enqueue(ctx context.Context, tenant uuid.UUID, c Contact, now t
 // contact, so its later accepts are not), for the caller to meter once.
 // Only the reserved agent may accept, before the offer times out.
 func (e *Engine) Accept(ctx context.Context, tenant uuid.UUID, contactID, agentID string, now time.Time) (first bool, ch Changes, err error) {
-	info, ch, err := e.run(ctx, acceptScript, "accept", tenant, now, contactID, agentID)
+	info, ch, err := e.run(ctx, "accept", "accept", tenant, now, contactID, agentID)
 	return err == nil && info == "1", ch, err
 }
 
@@ -269,14 +309,14 @@ func (e *Engine) Accept(ctx context.Context, tenant uuid.UUID, contactID, agentI
 // enqueue time and priority) and on to the next agent; the agent's miss
 // counts towards the queue's MaxMisses.
 func (e *Engine) Reject(ctx context.Context, tenant uuid.UUID, contactID, agentID string, now time.Time) (Changes, error) {
-	_, ch, err := e.run(ctx, rejectScript, "reject", tenant, now, contactID, agentID)
+	_, ch, err := e.run(ctx, "reject", "reject", tenant, now, contactID, agentID)
 	return ch, err
 }
 
 // Finish ends an assigned contact (wrap-up done, closed): it leaves the
 // routing state, and the agent's freed room is offered the next contact.
 func (e *Engine) Finish(ctx context.Context, tenant uuid.UUID, contactID, agentID string, now time.Time) (Changes, error) {
-	_, ch, err := e.run(ctx, finishScript, "finish", tenant, now, contactID, agentID)
+	_, ch, err := e.run(ctx, "finish", "finish", tenant, now, contactID, agentID)
 	return ch, err
 }
 
@@ -287,14 +327,14 @@ func (e *Engine) Transfer(ctx context.Context, tenant uuid.UUID, contactID strin
 	if (to.Queue == "") == (to.Agent == "") {
 		return Changes{}, invalid("invalid_target", "Transfer to a queue or to an agent.")
 	}
-	_, ch, err := e.run(ctx, transferScript, "transfer", tenant, now, contactID, to.Queue, to.Agent)
+	_, ch, err := e.run(ctx, "transfer", "transfer", tenant, now, contactID, to.Queue, to.Agent)
 	return ch, err
 }
 
 // Abandon removes a contact whose customer left before an agent accepted
 // it, and says whether it was waiting or offered (then the agent is freed).
 func (e *Engine) Abandon(ctx context.Context, tenant uuid.UUID, contactID string, now time.Time) (Was, Changes, error) {
-	info, ch, err := e.run(ctx, abandonScript, "abandon", tenant, now, contactID)
+	info, ch, err := e.run(ctx, "abandon", "abandon", tenant, now, contactID)
 	return Was(info), ch, err
 }
 
@@ -303,6 +343,6 @@ func (e *Engine) Abandon(ctx context.Context, tenant uuid.UUID, contactID string
 // so for the tenants with routing activity, so nothing waits for the next
 // operation.
 func (e *Engine) Tick(ctx context.Context, tenant uuid.UUID, now time.Time) (Changes, error) {
-	_, ch, err := e.run(ctx, tickScript, "tick", tenant, now)
+	_, ch, err := e.run(ctx, "tick", "tick", tenant, now)
 	return ch, err
 }

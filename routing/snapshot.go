@@ -62,7 +62,7 @@ type Snapshot struct {
 // advance time: a reservation past its expiry shows until the next write.
 func (e *Engine) Snapshot(ctx context.Context, tenant uuid.UUID) (Snapshot, error) {
 	p, keys := e.keys(tenant)
-	res, err := snapshotScript.Run(ctx, e.rdb, keys, p, 0).Slice()
+	res, err := e.call(ctx, "snapshot", true, keys, []any{p, 0}).Slice()
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("routing snapshot: %w: %w", ErrUnavailable, err)
 	}

@@ -63,7 +63,6 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	tickCtx, stopTicker := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopTicker()
 	ticker := &contacts.Ticker{Contacts: contactSvc, Holders: seatHolders(a.seats)}
-	go ticker.Run(tickCtx)
 
 	// Web chat: one Redis subscription per process fans messages out to
 	// the sockets it serves; contact changes reach the visitors too.
@@ -76,6 +75,10 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		chatSvc.ContactChanged(tenantID, kind, contactID, agentID)
 	}
+	ticker.Sweeps = append(ticker.Sweeps, func(ctx context.Context, tenantID uuid.UUID) error {
+		return chatSvc.SweepGone(ctx, tenantID, chat.LeaveGraceSweep)
+	})
+	go ticker.Run(tickCtx)
 
 	srv, err := web.New(web.Config{
 		Chat:          chatSvc,

@@ -24,6 +24,9 @@ type Ticker struct {
 	Holders    SeatHolders
 	Interval   time.Duration
 	SweepEvery time.Duration
+	// Sweeps run for each tenant every SweepEvery too (e.g. channels
+	// abandoning contacts whose customer is gone).
+	Sweeps []func(ctx context.Context, tenantID uuid.UUID) error
 
 	tenants   []uuid.UUID
 	listedAt  time.Time
@@ -73,7 +76,7 @@ func (t *Ticker) Once(ctx context.Context) {
 			t.tenants, t.listedAt = ids, now
 		}
 	}
-	sweep := t.Holders != nil && now.Sub(t.lastSweep) >= t.SweepEvery
+	sweep := now.Sub(t.lastSweep) >= t.SweepEvery
 	if sweep {
 		t.lastSweep = now
 	}
@@ -84,9 +87,17 @@ func (t *Ticker) Once(ctx context.Context) {
 		if err := s.Tick(ctx, id); err != nil {
 			s.Logger.Warn("routing tick", "tenant", id, "err", err)
 		}
-		if sweep {
+		if !sweep {
+			continue
+		}
+		if t.Holders != nil {
 			if err := t.sweep(ctx, id); err != nil {
 				s.Logger.Warn("routing seat sweep", "tenant", id, "err", err)
+			}
+		}
+		for _, f := range t.Sweeps {
+			if err := f(ctx, id); err != nil {
+				s.Logger.Warn("routing sweep", "tenant", id, "err", err)
 			}
 		}
 	}

@@ -1,6 +1,6 @@
 -- The customer left before an agent accepted. ARGV[3]: contact. Info is
 -- what it was doing: 'waiting' or 'offered' (the reserved agent is freed).
-local function op()
+register('abandon', function()
   advance()
   local c = contact(ARGV[3])
   if not c then return 'unknown_contact' end
@@ -16,5 +16,4 @@ local function op()
   drop(c)
   if x then pull(x) end
   return '', was
-end
-return reply(op())
+end)

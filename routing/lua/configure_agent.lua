@@ -2,17 +2,16 @@
 -- ("skill=level,..."), capacity ("chat=3,email=5"). A new agent starts
 -- offline. Status, load and reservations are kept: a smaller capacity
 -- never takes back what the agent already holds, it only stops offers.
-local function op()
+register('configure_agent', function()
   advance()
   local id = ARGV[3]
   local x = agent(id)
   if x then
-    index(x, false)
     local old = {}
     for ch in pairs(x.cap) do old[#old + 1] = 'c:' .. ch end
     if #old > 0 then redis.call('HDEL', P .. 'a:' .. id, unpack(old)) end
   else
-    x = {id = id, cap = {}, ld = {}, mem = {}, idle = NOW, miss = 0, st = 'offline'}
+    x = {id = id, cap = {}, ld = {}, mem = {}, held = {}, idle = NOW, miss = 0, st = 'offline', ix = {}}
     AC[id] = x
     aset(x, 'st', 'offline', 'idle', NOW, 'miss', 0)
     redis.call('SADD', P .. 'agents', id)
@@ -27,13 +26,13 @@ local function op()
   aset(x, unpack(f))
   x.mem = {}
   for _, qid in ipairs(queues()) do
-    local q = queue(qid)
-    local sum = qualify(x, q)
-    if sum then x.mem[#x.mem + 1] = {q = qid, strat = q.strat, sum = sum} end
+    local m = membership(x, queue(qid))
+    if m then x.mem[#x.mem + 1] = m end
   end
   save_mem(x)
+  -- Writes only the index entries that changed (and removes the ones of
+  -- channels and queues it no longer has).
   index(x, true)
   pull(x)
   return ''
-end
-return reply(op())
+end)

@@ -4,36 +4,42 @@
 -- Every agent's membership in the queue is recomputed and its waiting
 -- contacts are refiled (priority and relax time may have changed) and
 -- routed best first, since new requirements may match idle agents.
-local function op()
+register('configure_queue', function()
   advance()
+  -- What advance buffered goes first: the queue is re-read below.
+  flush()
   local id = ARGV[3]
-  redis.call('HSET', P .. 'q:' .. id, 'chans', ARGV[4], 'skills', ARGV[5], 'prio', ARGV[6], 'relax', ARGV[7],
-    'strat', ARGV[8], 'offer', ARGV[9], 'maxm', ARGV[10])
+  -- ichans only grows: contacts may still wait on a channel the queue no
+  -- longer serves, and they must find agents as before. A queue of an
+  -- older version (no ichans) keeps every channel indexed.
+  local prev = queue(id)
+  local f = {'chans', ARGV[4], 'skills', ARGV[5], 'prio', ARGV[6], 'relax', ARGV[7], 'strat', ARGV[8],
+    'offer', ARGV[9], 'maxm', ARGV[10]}
+  if not prev or prev.ichans then
+    local set = {}
+    for ch in string.gmatch((prev and prev.ichans or '') .. ',' .. ARGV[4], '[^,]+') do set[ch] = true end
+    local list = {}
+    for _, ch in ipairs(CHANNELS) do
+      if set[ch] then list[#list + 1] = ch end
+    end
+    f[#f + 1] = 'ichans'
+    f[#f + 1] = table.concat(list, ',')
+  end
+  redis.call('HSET', P .. 'q:' .. id, unpack(f))
   if redis.call('SADD', P .. 'queues', id) == 1 then QL = nil end
   QC[id] = nil
   local q = queue(id)
   for _, aid in ipairs(redis.call('SMEMBERS', P .. 'agents')) do
     local x = agent(aid)
-    for _, ch in ipairs(CHANNELS) do
-      if (x.cap[ch] or 0) > 0 then redis.call('ZREM', P .. 'i:' .. id .. ':' .. ch, aid) end
-    end
     local mem = {}
     for _, m in ipairs(x.mem) do
       if m.q ~= id then mem[#mem + 1] = m end
     end
-    local sum = qualify(x, q)
-    local nm
-    if sum then
-      nm = {q = id, strat = q.strat, sum = sum}
-      mem[#mem + 1] = nm
-    end
+    local nm = membership(x, q)
+    if nm then mem[#mem + 1] = nm end
     x.mem = mem
     save_mem(x)
-    if nm then
-      for _, ch in ipairs(CHANNELS) do
-        if free(x, ch) then redis.call('ZADD', P .. 'i:' .. id .. ':' .. ch, score(x, nm), aid) end
-      end
-    end
+    index(x, true)
   end
   local cs = {}
   for _, ch in ipairs(CHANNELS) do
@@ -54,5 +60,4 @@ local function op()
   end)
   for _, c in ipairs(cs) do route(c) end
   return ''
-end
-return reply(op())
+end)

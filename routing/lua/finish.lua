@@ -1,7 +1,7 @@
 -- The agent is done with an assigned contact. ARGV[3..]: contact, agent.
 -- The contact leaves the routing state; the freed capacity pulls the
 -- next waiting contact.
-local function op()
+register('finish', function()
   advance()
   local c = contact(ARGV[3])
   if not c then return 'unknown_contact' end
@@ -10,5 +10,4 @@ local function op()
   drop(c)
   pull(x)
   return ''
-end
-return reply(op())
+end)

@@ -1,22 +1,33 @@
--- Routing library: prepended to every operation script (engine.go joins
--- them), because EVAL scripts cannot share code otherwise. Everything is a
--- local of the one chunk: Redis forbids globals in scripts.
+-- Routing library: loaded once as the Redis Function library (engine.go
+-- builds it: this file, then every operation file, each of which
+-- registers one function). Everything is a local of the one chunk: Redis
+-- forbids globals. The per-call state below (P, NOW, the caches, the
+-- write buffer, the events) is reset by begin() at the start of every
+-- call; calls never interleave, Redis runs one at a time.
 --
--- KEYS[1] is the reservations zset (<P>res); every other key is built from
--- ARGV[1], the tenant prefix <prefix>rt:{t:<tenant>}:, which carries the
--- same hash tag, so one tenant's keys share one Redis Cluster slot.
+-- Keys: every function declares exactly one key, KEYS[1], the
+-- reservations zset (<P>res), which every call touches (lazy expiry);
+-- every other key is built from ARGV[1], the tenant prefix
+-- <prefix>rt:{t:<tenant>}:, which carries the same hash tag, so one
+-- tenant's keys share one Redis Cluster slot, the declared key's. (Redis
+-- Cluster checks only declared keys; the undeclared ones are safe because
+-- they hash to that same slot.)
 -- ARGV[2] is now in ms, from the caller, so a replay of the same calls
 -- gives the same state (the Go reference model relies on that).
 --
 -- Keys under P:
---   q:<queue>        hash: chans, skills, prio, relax, strat, offer, maxm, rr
+--   q:<queue>        hash: chans, skills, prio, relax, strat, offer, maxm, rr,
+--                    ichans (the channels the queue serves or ever served:
+--                    those it has agent indexes for)
 --   queues           set of queue ids
---   a:<agent>        hash: st, idle, miss, skills, mem, c:<ch> capacity, l:<ch> load
+--   a:<agent>        hash: st, idle, miss, skills, mem (the queues it qualifies
+--                    for), c:<ch> capacity, l:<ch> load, h:<contact> 'o'
+--                    (offered) | 'a' (assigned): the contacts it holds
 --   agents           set of agent ids
---   ac:<agent>       hash contact -> 'o' (offered) | 'a' (assigned)
 --   ax:<agent>       set of contacts this agent missed last (never re-offered to it)
 --   i:<queue>:<ch>   zset of agents that qualify for the queue and can take
---                    one more <ch> contact now; score per the queue's strategy
+--                    one more <ch> contact now, for <ch> in the queue's
+--                    ichans; score per the queue's strategy
 --   pool:<ch>        zset of agents that can take one more <ch> contact now,
 --                    skills ignored (relaxed contacts), score idle-since
 --   c:<contact>      hash: q, ch, p, enq, m, st (w|o|a), ag, exp, x, rlx, rx
@@ -24,13 +35,14 @@
 --   w:<queue>:<ch>   zset of waiting contacts within their skill requirements
 --   r:<queue>:<ch>   zset of waiting contacts whose requirements relaxed
 --                    (both: score = enq - priority*AGE, member = m)
---   rlx              zset contact -> time its requirements relax (strict ones only)
---   nw               hash ch -> waiting contacts, so a pull skips empty channels
---   res              zset contact -> reservation expiry (KEYS[1])
+--   nw               hash <ch> -> waiting contacts, r:<ch> -> of them relaxed,
+--                    so a pull skips empty channels and the relaxed scan
+--   res              zset (KEYS[1]) of what falls due: contact -> reservation
+--                    expiry, and r|contact -> time the requirements of a
+--                    strict waiting contact relax; one read tells a call
+--                    that nothing is due
 --   acc:<contact>    first-accept marker, kept ACC_TTL after the first accept
-local P = ARGV[1]
-local NOW = tonumber(ARGV[2])
-local RES = KEYS[1]
+local KEYS, ARGV, P, NOW, RES
 local CHANNELS = {'chat', 'email', 'call', 'sms', 'social', 'fax'}
 -- Agent scores are primary * 2^42 + idle-since ms: exact in a double for
 -- primary < 2048 and times before 2109.
@@ -38,9 +50,75 @@ local SHIFT = 4398046511104
 -- One priority point is worth AGE ms of waiting (ageing).
 local AGE = 60000
 local ACC_TTL = 7 * 86400000
-local EV = {}
+-- Per call: events, read caches (queues, queue list, agents, contacts,
+-- the nw counters) and the hash write buffer (key -> {field -> value}, in
+-- order of first write), flushed once at the end of the call.
+local EV, QC, QL, AC, CC, NWC, WB, WK
+local RLX = 'r|'
+-- Kept across calls, as pure functions of strings (so never stale): per
+-- tenant prefix, parsed memberships with their index keys, and pool keys.
+-- Building strings and tables is what costs most in Redis' Lua, more than
+-- most redis.call; the cache is dropped whole past CACHE_MAX entries.
+local PC, PCN, TC = {}, 0, nil
+local CACHE_MAX = 20000
+-- Agent hash fields of capacity and load: field -> {is capacity, channel}.
+local AF = {}
+-- (At load, Redis offers few globals: no ipairs.)
+for i = 1, #CHANNELS do
+  local ch = CHANNELS[i]
+  AF['c:' .. ch] = {true, ch}
+  AF['l:' .. ch] = {false, ch}
+end
+
+local function begin(keys, args)
+  KEYS, ARGV = keys, args
+  P, NOW, RES = args[1], tonumber(args[2]), keys[1]
+  EV, QC, QL, AC, CC, NWC, WB, WK = {}, {}, nil, {}, {}, nil, {}, {}
+  TC = PC[P]
+  if not TC then
+    if PCN > CACHE_MAX then PC, PCN = {}, 0 end
+    TC = {mem = {}, pool = {}}
+    PC[P] = TC
+  end
+end
 
 local function ev(e) EV[#EV + 1] = e end
+
+-- hset buffers hash writes: each hash the call changes is written once,
+-- by one HSET, at the end (flush). Reads never see the buffer: agents,
+-- contacts and queues are read once per call, through their caches.
+local function hset(key, ...)
+  local b = WB[key]
+  if not b then
+    b = {}
+    WB[key] = b
+    WK[#WK + 1] = key
+  end
+  local a = {...}
+  for i = 1, #a, 2 do b[a[i]] = a[i + 1] end
+end
+
+-- hdel deletes a hash field now, and any buffered write of it.
+local function hdel(key, field)
+  local b = WB[key]
+  if b then b[field] = nil end
+  redis.call('HDEL', key, field)
+end
+
+local function flush()
+  for _, k in ipairs(WK) do
+    local b = WB[k]
+    if b then
+      local f = {}
+      for n, v in pairs(b) do
+        f[#f + 1] = n
+        f[#f + 1] = v
+      end
+      if #f > 0 then redis.call('HSET', k, unpack(f)) end
+    end
+  end
+  WB, WK = {}, {}
+end
 
 -- Byte-wise string order, as ZRANGEBYLEX and Go use: Lua's own < goes
 -- through strcoll, and Redis sets LC_COLLATE from its environment.
@@ -63,16 +141,16 @@ local function kv(s)
   return t
 end
 
-local QC = {}
 local function queue(id)
   local q = QC[id]
   if q == nil then
-    local f = redis.call('HMGET', P .. 'q:' .. id, 'chans', 'skills', 'prio', 'relax', 'strat', 'offer', 'maxm', 'rr')
+    local f = redis.call('HMGET', P .. 'q:' .. id, 'chans', 'skills', 'prio', 'relax', 'strat', 'offer', 'maxm', 'rr',
+      'ichans')
     if not f[5] then
       q = false
     else
-      q = {id = id, chans = {}, skills = kv(f[2]), prio = tonumber(f[3]), relax = tonumber(f[4]), strat = f[5],
-        offer = tonumber(f[6]), maxm = tonumber(f[7]), rr = f[8] or ''}
+      q = {id = id, chans = {}, skills = kv(f[2]), prio = tonumber(f[3]), relax = tonumber(f[4]),
+        strat = f[5], offer = tonumber(f[6]), maxm = tonumber(f[7]), rr = f[8] or '', ichans = f[9]}
       for ch in string.gmatch(f[1], '[^,]+') do q.chans[ch] = true end
     end
     QC[id] = q
@@ -80,14 +158,111 @@ local function queue(id)
   return q
 end
 
-local QL
 local function queues()
   if not QL then QL = redis.call('SMEMBERS', P .. 'queues') end
   return QL
 end
 
--- Agents and contacts are read once per script and written through.
-local AC = {}
+-- nw counters (waiting contacts per channel, relaxed ones per channel),
+-- read once per call (when needed) and kept up to date by nwadd.
+local function nwget(f)
+  if not NWC then
+    NWC = {}
+    local h = redis.call('HGETALL', P .. 'nw')
+    for i = 1, #h, 2 do NWC[h[i]] = tonumber(h[i + 1]) end
+  end
+  return NWC[f] or 0
+end
+
+local function nwadd(f, d)
+  local n = redis.call('HINCRBY', P .. 'nw', f, d)
+  if NWC then NWC[f] = n end
+end
+
+local function free(x, ch)
+  return x.st == 'available' and (x.cap[ch] or 0) > (x.ld[ch] or 0)
+end
+
+local function loadcap(x)
+  local l, c = 0, 0
+  for ch, v in pairs(x.cap) do c = c + v end
+  for ch, v in pairs(x.ld) do l = l + v end
+  return l, c
+end
+
+-- The agent's place in a queue's index: lower is offered first.
+local function score(x, m)
+  if m.strat == 'round_robin' then return 0 end
+  local prim = 0
+  if m.strat == 'best_skill' then
+    prim = 1000 - m.sum
+  elseif m.strat == 'least_occupied' then
+    local l, c = loadcap(x)
+    prim = math.min(2000, math.floor(1000 * l / c))
+  end
+  return prim * SHIFT + x.idle
+end
+
+-- placement is where the agent belongs in the indexes, as key -> score:
+-- for every channel it has room on, the pool and the index of each queue
+-- it qualifies for that is indexed on the channel (m.chans: the channels
+-- the queue serves or ever served, so that a contact it still holds on a
+-- channel it dropped finds agents; nil, as older versions saved
+-- memberships, is every channel).
+local function placement(x)
+  local want = {}
+  for ch, cap in pairs(x.cap) do
+    if cap > 0 and free(x, ch) then
+      for _, m in ipairs(x.mem) do
+        local k = m.keys[ch]
+        if k then want[k] = score(x, m) end
+      end
+      local k = TC.pool[ch]
+      if not k then
+        k = P .. 'pool:' .. ch
+        TC.pool[ch] = k
+      end
+      want[k] = x.idle
+    end
+  end
+  return want
+end
+
+-- mkeys gives a membership the keys of its queue's indexes, by channel.
+local function mkeys(m)
+  m.keys = {}
+  for _, ch in ipairs(CHANNELS) do
+    if not m.chans or m.chans[ch] then m.keys[ch] = P .. 'i:' .. m.q .. ':' .. ch end
+  end
+  return m
+end
+
+-- "queue,strategy,skill sum,chan/chan;..." : the queues the agent
+-- qualifies for, with their strategy and channels.
+local function parse_mem(v)
+  local mem = TC.mem[v]
+  if mem then return mem end
+  mem = {}
+  for q, s, n, cs in string.gmatch(v, '([^,;]+),([^,;]+),(%d+),?([^,;]*)') do
+    local m = {q = q, strat = s, sum = tonumber(n)}
+    if cs ~= '' then
+      m.chans = {}
+      for ch in string.gmatch(cs, '[^/]+') do m.chans[ch] = true end
+      m.chanstr = cs
+    end
+    mem[#mem + 1] = mkeys(m)
+  end
+  -- Shared by the agents with this string, across calls: never changed
+  -- in place (a new membership list replaces it).
+  TC.mem[v] = mem
+  PCN = PCN + 1
+  return mem
+end
+
+-- Agents and contacts are read once per call and written through the
+-- buffer. An agent also remembers where it is in the indexes (ix, as
+-- placement computes it from what was read), so index writes only what
+-- changed.
 local function agent(id)
   local x = AC[id]
   if x == nil then
@@ -95,23 +270,21 @@ local function agent(id)
     if #h == 0 then
       x = false
     else
-      x = {id = id, cap = {}, ld = {}, mem = {}, idle = 0, miss = 0}
+      x = {id = id, cap = {}, ld = {}, mem = {}, held = {}, idle = 0, miss = 0}
       for i = 1, #h, 2 do
         local k, v = h[i], h[i + 1]
-        local pre = string.sub(k, 1, 2)
-        if pre == 'c:' then x.cap[string.sub(k, 3)] = tonumber(v)
-        elseif pre == 'l:' then x.ld[string.sub(k, 3)] = tonumber(v)
+        local af = AF[k]
+        if af then
+          if af[1] then x.cap[af[2]] = tonumber(v) else x.ld[af[2]] = tonumber(v) end
         elseif k == 'st' then x.st = v
         elseif k == 'idle' then x.idle = tonumber(v)
         elseif k == 'miss' then x.miss = tonumber(v)
         elseif k == 'skills' then x.skills = v
-        elseif k == 'mem' then
-          -- "queue,strategy,skill sum;..." : the queues the agent qualifies for
-          for q, s, n in string.gmatch(v, '([^,;]+),([^,;]+),(%d+)') do
-            x.mem[#x.mem + 1] = {q = q, strat = s, sum = tonumber(n)}
-          end
+        elseif k == 'mem' then x.mem = parse_mem(v)
+        elseif string.sub(k, 1, 2) == 'h:' then x.held[string.sub(k, 3)] = v
         end
       end
+      x.ix = placement(x)
     end
     AC[id] = x
   end
@@ -119,10 +292,9 @@ local function agent(id)
 end
 
 local function aset(x, ...)
-  redis.call('HSET', P .. 'a:' .. x.id, ...)
+  hset(P .. 'a:' .. x.id, ...)
 end
 
-local CC = {}
 local function contact(id)
   local c = CC[id]
   if c == nil then
@@ -141,45 +313,26 @@ end
 local function cset(c, ...)
   local a = {...}
   for i = 1, #a, 2 do c[a[i]] = a[i + 1] end
-  redis.call('HSET', P .. 'c:' .. c.id, ...)
-end
-
-local function loadcap(x)
-  local l, c = 0, 0
-  for ch, v in pairs(x.cap) do c = c + v end
-  for ch, v in pairs(x.ld) do l = l + v end
-  return l, c
-end
-
-local function free(x, ch)
-  return x.st == 'available' and (x.cap[ch] or 0) > (x.ld[ch] or 0)
-end
-
--- The agent's place in a queue's index: lower is offered first.
-local function score(x, m)
-  if m.strat == 'round_robin' then return 0 end
-  local prim = 0
-  if m.strat == 'best_skill' then
-    prim = 1000 - m.sum
-  elseif m.strat == 'least_occupied' then
-    local l, c = loadcap(x)
-    prim = math.min(2000, math.floor(1000 * l / c))
-  end
-  return prim * SHIFT + x.idle
+  hset(P .. 'c:' .. c.id, ...)
 end
 
 -- index puts the agent where it belongs in every index it may be in (or,
 -- with on false, takes it out of all), after any change to its status,
--- load, idle-since, capacity or memberships.
+-- load, idle-since, capacity or memberships: only the entries that
+-- changed are written.
 local function index(x, on)
-  for _, ch in ipairs(CHANNELS) do
-    if (x.cap[ch] or 0) > 0 then
-      local f = on and free(x, ch)
-      for _, m in ipairs(x.mem) do
-        local k = P .. 'i:' .. m.q .. ':' .. ch
-        if f then redis.call('ZADD', k, score(x, m), x.id) else redis.call('ZREM', k, x.id) end
-      end
-      if f then redis.call('ZADD', P .. 'pool:' .. ch, x.idle, x.id) else redis.call('ZREM', P .. 'pool:' .. ch, x.id) end
+  local ix = x.ix
+  local want = on and placement(x) or {}
+  for k, s in pairs(want) do
+    if ix[k] ~= s then
+      redis.call('ZADD', k, s, x.id)
+      ix[k] = s
+    end
+  end
+  for k, s in pairs(ix) do
+    if s and want[k] == nil then
+      redis.call('ZREM', k, x.id)
+      ix[k] = false
     end
   end
 end
@@ -197,9 +350,28 @@ local function qualify(x, q)
   return sum
 end
 
+-- membership is the agent's entry for a queue it qualifies for (nil when
+-- it does not): strategy, skill sum, and the channels the queue is indexed
+-- on, q.ichans ("chat,email"; every channel when nil).
+local function membership(x, q)
+  local sum = qualify(x, q)
+  if not sum then return nil end
+  local m = {q = q.id, strat = q.strat, sum = sum}
+  if q.ichans then
+    m.chans = {}
+    for ch in string.gmatch(q.ichans, '[^,]+') do m.chans[ch] = true end
+    m.chanstr = string.gsub(q.ichans, ',', '/')
+  end
+  return mkeys(m)
+end
+
 local function save_mem(x)
   local parts = {}
-  for _, m in ipairs(x.mem) do parts[#parts + 1] = m.q .. ',' .. m.strat .. ',' .. m.sum end
+  for _, m in ipairs(x.mem) do
+    local s = m.q .. ',' .. m.strat .. ',' .. m.sum
+    if m.chanstr then s = s .. ',' .. m.chanstr end
+    parts[#parts + 1] = s
+  end
   aset(x, 'mem', table.concat(parts, ';'))
 end
 
@@ -221,14 +393,19 @@ local function put_waiting(c)
   if rlx > 0 and rlx <= NOW then rx = 1 end
   cset(c, 'st', 'w', 'ag', '', 'exp', 0, 'rlx', rlx, 'rx', rx)
   redis.call('ZADD', wkey(c), ckey(c), c.m)
-  if rlx > 0 and rx == 0 then redis.call('ZADD', P .. 'rlx', rlx, c.id) end
-  redis.call('HINCRBY', P .. 'nw', c.ch, 1)
+  if rlx > 0 and rx == 0 then redis.call('ZADD', RES, rlx, RLX .. c.id) end
+  nwadd(c.ch, 1)
+  if rx == 1 then nwadd('r:' .. c.ch, 1) end
 end
 
 local function take_waiting(c)
   redis.call('ZREM', wkey(c), c.m)
-  redis.call('ZREM', P .. 'rlx', c.id)
-  redis.call('HINCRBY', P .. 'nw', c.ch, -1)
+  if c.rx == 1 then
+    nwadd('r:' .. c.ch, -1)
+  elseif c.rlx > 0 then
+    redis.call('ZREM', RES, RLX .. c.id)
+  end
+  nwadd(c.ch, -1)
 end
 
 local function set_excl(c, a)
@@ -239,7 +416,9 @@ end
 
 local function drop(c)
   if c.x ~= '' then redis.call('SREM', P .. 'ax:' .. c.x, c.id) end
-  redis.call('DEL', P .. 'c:' .. c.id)
+  local k = P .. 'c:' .. c.id
+  WB[k] = nil
+  redis.call('DEL', k)
   redis.call('SREM', P .. 'contacts', c.id)
   CC[c.id] = false
 end
@@ -250,15 +429,15 @@ local function offer(c, x)
   local exp = NOW + q.offer
   cset(c, 'st', 'o', 'ag', x.id, 'exp', exp)
   redis.call('ZADD', RES, exp, c.id)
-  redis.call('HSET', P .. 'ac:' .. x.id, c.id, 'o')
   x.ld[c.ch] = (x.ld[c.ch] or 0) + 1
   x.idle = NOW
-  aset(x, 'l:' .. c.ch, x.ld[c.ch], 'idle', NOW)
+  x.held[c.id] = 'o'
+  aset(x, 'l:' .. c.ch, x.ld[c.ch], 'idle', NOW, 'h:' .. c.id, 'o')
   index(x, true)
   -- The round-robin cursor moves on every offer from the queue, whatever
   -- its strategy, so a later switch to round_robin starts where it is.
   q.rr = x.id
-  redis.call('HSET', P .. 'q:' .. c.q, 'rr', x.id)
+  hset(P .. 'q:' .. c.q, 'rr', x.id)
   ev({'offer', c.id, x.id, c.q, c.ch, exp})
 end
 
@@ -266,8 +445,10 @@ end
 -- contact; it returns the agent.
 local function release(c)
   local x = agent(c.ag)
-  redis.call('HDEL', P .. 'ac:' .. x.id, c.id)
-  redis.call('ZREM', RES, c.id)
+  x.held[c.id] = nil
+  hdel(P .. 'a:' .. x.id, 'h:' .. c.id)
+  -- An assigned contact's reservation went at the accept.
+  if c.st ~= 'a' then redis.call('ZREM', RES, c.id) end
   x.ld[c.ch] = x.ld[c.ch] - 1
   aset(x, 'l:' .. c.ch, x.ld[c.ch])
   if loadcap(x) == 0 then
@@ -315,15 +496,16 @@ end
 
 -- pull fills an available agent's free capacity with the waiting contacts
 -- it is eligible for, best first: lowest enq - priority*AGE, then earliest
--- enqueue, then contact id (the zset member order).
+-- enqueue, then contact id (the zset member order). Relaxed contacts of
+-- any queue on the channel (scanned only when there are some), strict
+-- ones of the queues it qualifies for that serve the channel.
 local function pull(x)
   while x.st == 'available' do
-    local qual = {}
-    for _, m in ipairs(x.mem) do qual[m.q] = true end
     local ax = P .. 'ax:' .. x.id
-    local hasx = redis.call('EXISTS', ax) == 1
+    local hasx
     local bs, bm
     local function consider(k)
+      if hasx == nil then hasx = redis.call('EXISTS', ax) == 1 end
       local off = 0
       while true do
         local r = redis.call('ZRANGE', k, off, off + 3, 'WITHSCORES')
@@ -339,10 +521,14 @@ local function pull(x)
       end
     end
     for _, ch in ipairs(CHANNELS) do
-      if free(x, ch) and tonumber(redis.call('HGET', P .. 'nw', ch) or '0') > 0 then
-        for _, q in ipairs(queues()) do
-          consider(P .. 'r:' .. q .. ':' .. ch)
-          if qual[q] then consider(P .. 'w:' .. q .. ':' .. ch) end
+      if free(x, ch) and nwget(ch) > 0 then
+        if nwget('r:' .. ch) > 0 then
+          for _, q in ipairs(queues()) do consider(P .. 'r:' .. q .. ':' .. ch) end
+        end
+        if nwget(ch) > nwget('r:' .. ch) then
+          for _, m in ipairs(x.mem) do
+            if not m.chans or m.chans[ch] then consider(P .. 'w:' .. m.q .. ':' .. ch) end
+          end
         end
       end
     end
@@ -359,10 +545,9 @@ end
 local function unavailable(x, st)
   x.st = st
   aset(x, 'st', st)
-  local h = redis.call('HGETALL', P .. 'ac:' .. x.id)
   local ids = {}
-  for i = 1, #h, 2 do
-    if h[i + 1] == 'o' then ids[#ids + 1] = h[i] end
+  for id, v in pairs(x.held) do
+    if v == 'o' then ids[#ids + 1] = id end
   end
   table.sort(ids, blt)
   local out = {}
@@ -400,22 +585,28 @@ end
 
 -- advance brings the tenant to now: contacts whose requirements relax
 -- are re-filed (all first, then routed in order of relax time), then
--- reservations that ran out are missed, earliest first. Every script
--- calls it first, so no sweeper is needed for correctness.
+-- reservations that ran out are missed, earliest first. Every call does
+-- so first, so no sweeper is needed for correctness.
 local function advance()
-  local due = redis.call('ZRANGEBYSCORE', P .. 'rlx', '-inf', NOW)
-  if #due > 0 then
-    local cs = {}
-    for _, id in ipairs(due) do
-      local c = contact(id)
+  local due = redis.call('ZRANGEBYSCORE', RES, '-inf', NOW)
+  if #due == 0 then return end
+  local rl, cs = {}, {}
+  for _, m in ipairs(due) do
+    if string.sub(m, 1, 2) == RLX then
+      rl[#rl + 1] = m
+      local c = contact(string.sub(m, 3))
       redis.call('ZREM', wkey(c), c.m)
       cset(c, 'rx', 1)
       redis.call('ZADD', wkey(c), ckey(c), c.m)
+      nwadd('r:' .. c.ch, 1)
       cs[#cs + 1] = c
     end
-    redis.call('ZREMRANGEBYSCORE', P .. 'rlx', '-inf', NOW)
-    for _, c in ipairs(cs) do route(c) end
   end
+  for i = 1, #rl, 500 do redis.call('ZREM', RES, unpack(rl, i, math.min(i + 499, #rl))) end
+  for _, c in ipairs(cs) do route(c) end
+  -- Relaxing only adds reservations that are not due yet, and relax times
+  -- that are not due (put_waiting relaxes at once what is), so what is due
+  -- now are expiries.
   while true do
     local e = redis.call('ZRANGEBYSCORE', RES, '-inf', NOW, 'LIMIT', 0, 1)
     if #e == 0 then break end
@@ -423,9 +614,33 @@ local function advance()
   end
 end
 
--- reply: {error code or '', info, event, event, ...}
+-- reply: {error code or '', info, event, event, ...}, after writing the
+-- buffered hash fields (a refusal keeps what advance changed).
 local function reply(code, info)
+  flush()
   local out = {code or '', info or ''}
   for _, e in ipairs(EV) do out[#out + 1] = e end
   return out
+end
+
+-- register makes an operation a function of the library, named
+-- <LIB>_<name> (LIB, the library's versioned name, is defined by
+-- engine.go before this file). op returns an error code (or '') and an
+-- info string; a raw op returns its reply itself.
+local function register(name, op, raw)
+  local cb
+  if raw then
+    cb = function(keys, args)
+      begin(keys, args)
+      return op()
+    end
+  else
+    cb = function(keys, args)
+      begin(keys, args)
+      return reply(op())
+    end
+  end
+  local flags = {}
+  if raw then flags = {'no-writes'} end
+  redis.register_function{function_name = LIB .. '_' .. name, callback = cb, flags = flags}
 end

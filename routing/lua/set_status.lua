@@ -2,7 +2,7 @@
 -- takes offers; the caller checked the agent's seat lease before asking
 -- for it. Leaving 'available' puts the contacts only offered to the agent
 -- back in their queues and routes them; assigned ones stay with it.
-local function op()
+register('set_status', function()
   advance()
   local x = agent(ARGV[3])
   if not x then return 'unknown_agent' end
@@ -20,5 +20,4 @@ local function op()
     aset(x, 'st', st)
   end
   return ''
-end
-return reply(op())
+end)

@@ -1,5 +1,7 @@
 -- Bring the tenant to now: relax requirements that are due and expire
--- reservations. Every other script does this first; callers tick
+-- reservations. Every other function does this first; callers tick
 -- periodically so that nothing waits for the next call.
-advance()
-return reply('')
+register('tick', function()
+  advance()
+  return ''
+end)

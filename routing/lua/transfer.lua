@@ -4,7 +4,7 @@
 -- contact is routed there, never back to that agent first. To an agent:
 -- a reservation for that agent, who must be available with room on the
 -- channel (skills are not asked: a person chose them).
-local function op()
+register('transfer', function()
   advance()
   local c = contact(ARGV[3])
   if not c then return 'unknown_contact' end
@@ -36,5 +36,4 @@ local function op()
   end
   if from ~= '' then pull(agent(from)) end
   return ''
-end
-return reply(op())
+end)
