@@ -19,6 +19,10 @@ import (
 	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/metering"
+	"github.com/cic-platform/cic/routing"
+	"github.com/cic-platform/cic/routing/contacts"
+	"github.com/cic-platform/cic/routing/live"
+	"github.com/cic-platform/cic/routing/setup"
 	"github.com/cic-platform/cic/tenant"
 	"github.com/cic-platform/cic/tenant/seats"
 	"github.com/cic-platform/cic/web"
@@ -60,8 +64,13 @@ func newServer(t testing.TB, opts ...func(*tenant.Service)) *testServer {
 	// with the local secret and posted to this server's own webhook.
 	bill := &billing.Service{DB: svc.DB, PublicURL: "http://cic.test",
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	srv, err := web.New(web.Config{Tenants: svc, Pool: db.App, Redis: rdb, PublicURL: "http://cic.test", RedisPrefix: testenv.Prefix(), BodyLimit: 64 << 10,
-		Meter: meter, Seats: seatSvc, Billing: bill, OperatorToken: operatorToken,
+	// Routing as cmd/cic wires it, with live events for the desk and wallboard.
+	prefix := testenv.Prefix()
+	routingSetup := &setup.Service{DB: svc.DB}
+	contactSvc := contacts.New(svc.DB, routing.New(rdb, prefix), routingSetup, meter, nil)
+	contactSvc.Notify = live.NewPublisher(rdb, prefix, nil).Notify
+	srv, err := web.New(web.Config{Tenants: svc, Pool: db.App, Redis: rdb, PublicURL: "http://cic.test", RedisPrefix: prefix, BodyLimit: 64 << 10,
+		Meter: meter, Seats: seatSvc, Billing: bill, OperatorToken: operatorToken, Setup: routingSetup, Contacts: contactSvc,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)

@@ -58,7 +58,10 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 		slog.Duration("duration", time.Since(start)),
 		slog.String("ip", c.IP()),
 		slog.String("request_id", requestIDOf(c)),
-		slog.Int("bytes", len(c.Response().Body())),
+	}
+	// Reading a streamed body (SSE) would wait for the stream to end.
+	if !c.Response().IsBodyStream() {
+		attrs = append(attrs, slog.Int("bytes", len(c.Response().Body())))
 	}
 	if p, ok := principalOf(c); ok {
 		attrs = append(attrs, slog.String("tenant_id", p.TenantID.String()), slog.String("user_id", p.UserID.String()))

@@ -39,6 +39,15 @@ type navItem struct {
 // navFor lists what a role may open; pages check again on the server.
 func navFor(r cic.Role) []navItem {
 	items := []navItem{{"/dashboard", "Dashboard"}}
+	if r.In(cic.RoleAgent, cic.RoleSupervisor, cic.RoleAdmin, cic.RoleOwner) {
+		items = append(items, navItem{"/desk", "Desk"})
+	}
+	if r.In(cic.RoleSupervisor, cic.RoleAdmin, cic.RoleOwner) {
+		items = append(items, navItem{"/wallboard", "Wallboard"})
+	}
+	if r.Manages() {
+		items = append(items, navItem{"/routing", "Routing"})
+	}
 	if r.In(cic.RoleOwner, cic.RoleAdmin, cic.RoleSupervisor) {
 		items = append(items, navItem{"/users", "Users"})
 	}

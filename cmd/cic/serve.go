@@ -16,6 +16,7 @@ import (
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/routing"
 	"github.com/cic-platform/cic/routing/contacts"
+	"github.com/cic-platform/cic/routing/live"
 	"github.com/cic-platform/cic/routing/setup"
 	"github.com/cic-platform/cic/web"
 )
@@ -60,6 +61,9 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	routingSetup := &setup.Service{DB: a.tenants.DB}
 	contactSvc := contacts.New(a.tenants.DB, engine, routingSetup, meter, log)
 	routingSetup.OnChange = contactSvc.SetupChanged
+	// Every recorded change goes to the desks and wallboards of every
+	// replica (routing/live); the chat hook below wraps this one.
+	contactSvc.Notify = live.NewPublisher(a.redis, redisPrefix, log).Notify
 	tickCtx, stopTicker := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopTicker()
 	ticker := &contacts.Ticker{Contacts: contactSvc, Holders: seatHolders(a.seats)}

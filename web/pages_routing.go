@@ -1,0 +1,307 @@
+package web
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/routing/setup"
+	"github.com/cic-platform/cic/tenant"
+)
+
+// The routing admin page: skills, queues, agents' routing profiles and
+// disposition codes, for owners and admins. Each form posts to a route
+// that calls the setup service and comes back to the page.
+
+var errNotRoutingAdmin = cic.Codef(cic.EFORBIDDEN, "forbidden", "Only an owner or admin may set up routing.")
+
+var routingNotices = map[string]string{
+	"skill":            "The skill was added.",
+	"skill-deleted":    "The skill was deleted.",
+	"queue":            "The queue was created.",
+	"queue-saved":      "The queue was saved.",
+	"profile":          "The routing profile was saved.",
+	"disposition":      "The disposition code was saved.",
+	"disposition-gone": "The disposition code was deleted.",
+}
+
+type levelField struct {
+	ID    uuid.UUID
+	Name  string
+	Level int
+}
+
+type channelField struct {
+	Name string
+	On   bool
+	N    int
+}
+
+type routingQueueView struct {
+	setup.Queue
+	ChannelFields []channelField
+	SkillFields   []levelField
+	Strategies    []string
+}
+
+type routingAgentView struct {
+	User     tenant.User
+	Skills   []levelField
+	Capacity []channelField
+}
+
+type routingPageData struct {
+	Skills       []setup.Skill
+	Queues       []routingQueueView
+	NewQueue     routingQueueView
+	Agents       []routingAgentView
+	Dispositions []setup.Disposition
+}
+
+func (s *Server) routingPage(c *fiber.Ctx) error {
+	return s.renderRouting(c, pageData{Notice: routingNotices[c.Query("done")]}, nil)
+}
+
+func (s *Server) renderRouting(c *fiber.Ctx, d pageData, err error) error {
+	a, _ := actor(c)
+	if !a.Role.Manages() {
+		return errNotRoutingAdmin
+	}
+	ctx := c.UserContext()
+	skills, lerr := s.cfg.Setup.ListSkills(ctx, a)
+	if lerr != nil {
+		return lerr
+	}
+	queues, lerr := s.cfg.Setup.ListQueues(ctx, a)
+	if lerr != nil {
+		return lerr
+	}
+	disps, lerr := s.cfg.Setup.ListDispositions(ctx, a)
+	if lerr != nil {
+		return lerr
+	}
+	users, _, lerr := s.cfg.Tenants.ListUsers(ctx, a, tenant.UserFilter{Status: tenant.StatusActive, Limit: 200})
+	if lerr != nil {
+		return lerr
+	}
+	profs, lerr := s.cfg.Setup.Profiles(ctx, a.TenantID)
+	if lerr != nil {
+		return lerr
+	}
+	byUser := map[uuid.UUID]setup.Profile{}
+	for _, p := range profs {
+		byUser[p.UserID] = p
+	}
+	data := routingPageData{Skills: skills, Dispositions: disps,
+		NewQueue: queueView(setup.Queue{Channels: []string{"chat"}}, skills)}
+	for _, q := range queues {
+		data.Queues = append(data.Queues, queueView(q, skills))
+	}
+	for _, u := range users {
+		if u.Role == cic.RoleFinance {
+			continue
+		}
+		p := byUser[u.ID]
+		v := routingAgentView{User: u}
+		for _, sk := range skills {
+			f := levelField{ID: sk.ID, Name: sk.Name}
+			for _, l := range p.Skills {
+				if l.SkillID == sk.ID {
+					f.Level = l.Level
+				}
+			}
+			v.Skills = append(v.Skills, f)
+		}
+		for _, ch := range setup.Channels {
+			v.Capacity = append(v.Capacity, channelField{Name: ch, N: p.Capacity[ch]})
+		}
+		data.Agents = append(data.Agents, v)
+	}
+	d.Title, d.Data = "Routing", data
+	if err != nil {
+		return s.pageError(c, "routing_admin", d, err)
+	}
+	return s.render(c, "routing_admin", d)
+}
+
+func queueView(q setup.Queue, skills []setup.Skill) routingQueueView {
+	v := routingQueueView{Queue: q, Strategies: setup.Strategies}
+	for _, ch := range setup.Channels {
+		on := false
+		for _, x := range q.Channels {
+			on = on || x == ch
+		}
+		v.ChannelFields = append(v.ChannelFields, channelField{Name: ch, On: on})
+	}
+	for _, sk := range skills {
+		f := levelField{ID: sk.ID, Name: sk.Name}
+		for _, r := range q.Skills {
+			if r.SkillID == sk.ID {
+				f.Level = r.MinLevel
+			}
+		}
+		v.SkillFields = append(v.SkillFields, f)
+	}
+	return v
+}
+
+func (s *Server) routingDone(c *fiber.Ctx, done, anchor string) error {
+	return c.Redirect("/routing?done="+done+"#"+anchor, fiber.StatusSeeOther)
+}
+
+func (s *Server) routingSkillCreate(c *fiber.Ctx) error {
+	a, _ := actor(c)
+	if _, err := s.cfg.Setup.CreateSkill(c.UserContext(), a, c.FormValue("name")); err != nil {
+		return s.renderRouting(c, pageData{Form: formValues(c, "name")}, err)
+	}
+	return s.routingDone(c, "skill", "skills")
+}
+
+func (s *Server) routingSkillDelete(c *fiber.Ctx) error {
+	a, id, err := actorAndID(c, "skill")
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Setup.DeleteSkill(c.UserContext(), a, id); err != nil {
+		return s.renderRouting(c, pageData{}, err)
+	}
+	return s.routingDone(c, "skill-deleted", "skills")
+}
+
+// formInt reads an optional whole number; empty is nil.
+func formInt(c *fiber.Ctx, name string) (*int, error) {
+	v := strings.TrimSpace(c.FormValue(name))
+	if v == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return nil, cic.Codef(cic.EINVALID, "invalid_"+name, "%s must be a whole number.", strings.ReplaceAll(name, "_", " "))
+	}
+	return &n, nil
+}
+
+// queueForm reads the queue form into the setup's input; on an update,
+// an empty relax-after clears it.
+func (s *Server) queueForm(c *fiber.Ctx, a tenant.Actor, update bool) (setup.QueueInput, error) {
+	name, strategy, cc, closed := c.FormValue("name"), c.FormValue("strategy"), c.FormValue("cost_centre"), c.FormValue("closed_message")
+	in := setup.QueueInput{Name: &name, CostCentre: &cc, ClosedMsg: &closed, Channels: []string{}, Skills: []setup.Requirement{}}
+	if strategy != "" {
+		in.Strategy = &strategy
+	}
+	for _, v := range c.Context().PostArgs().PeekMulti("channels") {
+		in.Channels = append(in.Channels, string(v))
+	}
+	var err error
+	for _, f := range []struct {
+		name string
+		dst  **int
+	}{{"priority", &in.Priority}, {"sl_percent", &in.SLPercent}, {"sl_seconds", &in.SLSeconds},
+		{"offer_timeout_seconds", &in.OfferTimeout}, {"max_misses", &in.MaxMisses}, {"relax_after_seconds", &in.RelaxAfter}} {
+		if *f.dst, err = formInt(c, f.name); err != nil {
+			return in, err
+		}
+	}
+	if update && in.RelaxAfter == nil {
+		in.Clear = map[string]bool{"relax_after_seconds": true}
+	}
+	skills, err := s.cfg.Setup.ListSkills(c.UserContext(), a)
+	if err != nil {
+		return in, err
+	}
+	for _, sk := range skills {
+		lvl, err := formInt(c, "skill_"+sk.ID.String())
+		if err != nil {
+			return in, err
+		}
+		if lvl != nil && *lvl > 0 {
+			in.Skills = append(in.Skills, setup.Requirement{SkillID: sk.ID, MinLevel: *lvl})
+		}
+	}
+	return in, nil
+}
+
+func (s *Server) routingQueueCreate(c *fiber.Ctx) error {
+	a, _ := actor(c)
+	in, err := s.queueForm(c, a, false)
+	if err == nil {
+		_, err = s.cfg.Setup.CreateQueue(c.UserContext(), a, in)
+	}
+	if err != nil {
+		return s.renderRouting(c, pageData{Form: formValues(c, "name")}, err)
+	}
+	return s.routingDone(c, "queue", "queues")
+}
+
+func (s *Server) routingQueueUpdate(c *fiber.Ctx) error {
+	a, id, err := actorAndID(c, "queue")
+	if err != nil {
+		return err
+	}
+	in, err := s.queueForm(c, a, true)
+	if err == nil {
+		_, err = s.cfg.Setup.UpdateQueue(c.UserContext(), a, id, in)
+	}
+	if err != nil {
+		return s.renderRouting(c, pageData{}, err)
+	}
+	return s.routingDone(c, "queue-saved", "queues")
+}
+
+func (s *Server) routingProfileSubmit(c *fiber.Ctx) error {
+	a, id, err := actorAndID(c, "user")
+	if err != nil {
+		return err
+	}
+	in := setup.ProfileInput{Skills: []setup.SkillLevel{}, Capacity: map[string]int{}}
+	perr := func() error {
+		skills, err := s.cfg.Setup.ListSkills(c.UserContext(), a)
+		if err != nil {
+			return err
+		}
+		for _, sk := range skills {
+			lvl, err := formInt(c, "skill_"+sk.ID.String())
+			if err != nil {
+				return err
+			}
+			if lvl != nil && *lvl > 0 {
+				in.Skills = append(in.Skills, setup.SkillLevel{SkillID: sk.ID, Level: *lvl})
+			}
+		}
+		for _, ch := range setup.Channels {
+			n, err := formInt(c, "cap_"+ch)
+			if err != nil {
+				return err
+			}
+			if n != nil {
+				in.Capacity[ch] = *n
+			}
+		}
+		_, err = s.cfg.Setup.SetProfile(c.UserContext(), a, id, in)
+		return err
+	}()
+	if perr != nil {
+		return s.renderRouting(c, pageData{}, perr)
+	}
+	return s.routingDone(c, "profile", "agents")
+}
+
+func (s *Server) routingDispositionSubmit(c *fiber.Ctx) error {
+	a, _ := actor(c)
+	d := setup.Disposition{Code: strings.TrimSpace(c.FormValue("code")), Label: c.FormValue("label"), Resolved: c.FormValue("resolved") != ""}
+	if _, err := s.cfg.Setup.SetDisposition(c.UserContext(), a, d); err != nil {
+		return s.renderRouting(c, pageData{Form: formValues(c, "code", "label")}, err)
+	}
+	return s.routingDone(c, "disposition", "dispositions")
+}
+
+func (s *Server) routingDispositionDelete(c *fiber.Ctx) error {
+	a, _ := actor(c)
+	if err := s.cfg.Setup.DeleteDisposition(c.UserContext(), a, c.Params("code")); err != nil {
+		return s.renderRouting(c, pageData{}, err)
+	}
+	return s.routingDone(c, "disposition-gone", "dispositions")
+}
