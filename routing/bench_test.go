@@ -59,7 +59,7 @@ func BenchmarkRouting(b *testing.B) {
 	rdb := redis.NewClient(opt)
 	prefix := testenv.Prefix()
 	b.Cleanup(func() {
-		deleteKeys(b, rdb, prefix)
+		testenv.DeleteKeys(b, rdb, prefix)
 		rdb.Close()
 	})
 	e := New(rdb, prefix)
@@ -90,7 +90,7 @@ func BenchmarkRouting(b *testing.B) {
 		secs := time.Since(began).Seconds()
 		b.ReportMetric(float64(n.Load())/secs, "decisions/s")
 		b.ReportMetric(float64(n.Load())/secs, "calls/s")
-		b.ReportMetric(p99(slices.Concat(lat...)), "p99-ms")
+		b.ReportMetric(testenv.P99Millis(slices.Concat(lat...)), "p99-ms")
 	})
 	b.Run("steady-1000", func(b *testing.B) {
 		newSim(b, e, 300*time.Millisecond).run(b, 1000)
@@ -98,14 +98,6 @@ func BenchmarkRouting(b *testing.B) {
 	b.Run("max", func(b *testing.B) {
 		newSim(b, e, 100*time.Millisecond).run(b, 0)
 	})
-}
-
-func p99(all []time.Duration) float64 {
-	if len(all) == 0 {
-		return 0
-	}
-	slices.Sort(all)
-	return float64(all[min(len(all)-1, len(all)*99/100)]) / float64(time.Millisecond)
 }
 
 // sim is one simulated tenant.
@@ -302,29 +294,7 @@ func (s *sim) run(b *testing.B, rate float64) {
 	b.ReportMetric(float64(s.offers.Load())/secs, "decisions/s")
 	b.ReportMetric(float64(s.routed.Load())/secs, "contacts/s")
 	b.ReportMetric(float64(s.calls.Load())/secs, "calls/s")
-	b.ReportMetric(p99(lat), "p99-ms")
+	b.ReportMetric(testenv.P99Millis(lat), "p99-ms")
 	b.Logf("%d contacts enqueued, %d offered at once or later, %d offers, %d calls in %.1fs",
 		s.ids.Load(), s.routed.Load(), s.offers.Load(), s.calls.Load(), secs)
-}
-
-// deleteKeys removes everything under prefix from the shared test Redis.
-func deleteKeys(b *testing.B, rdb *redis.Client, prefix string) {
-	ctx := context.Background()
-	var cursor uint64
-	for {
-		keys, next, err := rdb.Scan(ctx, cursor, prefix+"*", 5000).Result()
-		if err != nil {
-			b.Logf("clean up %s*: %v", prefix, err)
-			return
-		}
-		if len(keys) > 0 {
-			if err := rdb.Unlink(ctx, keys...).Err(); err != nil {
-				b.Logf("clean up %s*: %v", prefix, err)
-				return
-			}
-		}
-		if cursor = next; cursor == 0 {
-			return
-		}
-	}
 }

@@ -84,18 +84,25 @@ func leaseIDOf(c *fiber.Ctx, in leaseRef, required bool) (uuid.UUID, error) {
 	return id, nil
 }
 
-func (s *Server) apiSeatHeartbeat(c *fiber.Ctx) error {
+// leaseRequest reads the caller and the lease a heartbeat or release
+// names; the body is optional (DELETE may send none).
+func leaseRequest(c *fiber.Ctx, required bool) (tenant.Principal, leaseRef, uuid.UUID, error) {
+	var in leaseRef
 	p, err := principalOrErr(c)
 	if err != nil {
-		return err
+		return p, in, uuid.Nil, err
 	}
-	var in leaseRef
 	if len(c.Body()) > 0 {
 		if err := decodeJSON(c, &in); err != nil {
-			return err
+			return p, in, uuid.Nil, err
 		}
 	}
-	id, err := leaseIDOf(c, in, true)
+	id, err := leaseIDOf(c, in, required)
+	return p, in, id, err
+}
+
+func (s *Server) apiSeatHeartbeat(c *fiber.Ctx) error {
+	p, in, id, err := leaseRequest(c, true)
 	if err != nil {
 		return err
 	}
@@ -108,17 +115,7 @@ func (s *Server) apiSeatHeartbeat(c *fiber.Ctx) error {
 }
 
 func (s *Server) apiReleaseSeat(c *fiber.Ctx) error {
-	p, err := principalOrErr(c)
-	if err != nil {
-		return err
-	}
-	var in leaseRef
-	if len(c.Body()) > 0 {
-		if err := decodeJSON(c, &in); err != nil {
-			return err
-		}
-	}
-	id, err := leaseIDOf(c, in, false)
+	p, _, id, err := leaseRequest(c, false)
 	if err != nil {
 		return err
 	}

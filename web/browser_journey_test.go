@@ -42,21 +42,8 @@ func TestBrowser_ChatJourney(t *testing.T) {
 	snippet = strings.Replace(wd.str("snippet"), "http://cic.test", base, 1)
 
 	b := newBrowser(t)
-	person := func() context.Context {
-		ctx, cancel := chromedp.NewContext(b, chromedp.WithNewBrowserContext())
-		t.Cleanup(cancel)
-		if err := chromedp.Do(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return ctx
-	}
-	login := func(email string, then ...step) []step {
-		return append([]step{
-			chromedp.Navigate(base + "/login"), visible("#login-form"),
-			fill(`#login-form input[name=tenant]`, "acme"), fill(`#login-form input[name=email]`, email),
-			fill(`#login-form input[name=password]`, goodPassword), click(`#login-form button[type=submit]`), visible("#whoami"),
-		}, then...)
-	}
+	person := func() context.Context { return personIn(t, b) }
+	login := func(email string, then ...step) []step { return loginSteps(base, "acme", email, then...) }
 	visitor, desk, board := person(), person(), person()
 
 	run(t, board, "supervisor opens the wallboard", login("sam@acme.example",

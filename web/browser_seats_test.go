@@ -25,16 +25,7 @@ func TestBrowser_SeatsThreeAgentsTwoSeats(t *testing.T) {
 	}
 	b := newBrowser(t)
 	// Each person has a browser of their own: separate cookies.
-	person := func() context.Context {
-		ctx, cancel := chromedp.NewContext(b, chromedp.WithNewBrowserContext())
-		t.Cleanup(cancel)
-		// The first Do opens the tab; it must get this long-lived context,
-		// not the short ones run derives, or the tab closes with them.
-		if err := chromedp.Do(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return ctx
-	}
+	person := func() context.Context { return personIn(t, b) }
 	login := func(email, ws string, then ...step) []step {
 		return append([]step{
 			chromedp.Navigate(base + "/login"),

@@ -192,3 +192,26 @@ func TestBrowser_SignUpInviteLogOutLogInAsAgent(t *testing.T) {
 		t.Fatalf("an agent's navigation offers admin pages: %q", nav)
 	}
 }
+
+// personIn opens a browser context of its own on b (separate cookies: a
+// different person). The first Do opens the tab with this long-lived
+// context, not the short ones run derives, or the tab would close with them.
+func personIn(t *testing.T, b context.Context) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(b, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+// loginSteps log email of company slug in through the login form and
+// wait for the session, then run then.
+func loginSteps(base, slug, email string, then ...step) []step {
+	return append([]step{
+		chromedp.Navigate(base + "/login"), visible("#login-form"),
+		fill(`#login-form input[name=tenant]`, slug), fill(`#login-form input[name=email]`, email),
+		fill(`#login-form input[name=password]`, goodPassword), click(`#login-form button[type=submit]`), visible("#whoami"),
+	}, then...)
+}

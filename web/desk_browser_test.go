@@ -38,25 +38,8 @@ func TestBrowser_DeskRingsAcceptWrapUpCloseWallboardFollows(t *testing.T) {
 	ts.call(t, "PUT", "/api/v1/agents/"+agent.UserID.String()+"/routing", owner.Token, map[string]any{"capacity": map[string]int{"chat": 2}}).mustStatus(t, http.StatusOK)
 
 	b := newBrowser(t)
-	person := func() context.Context {
-		ctx, cancel := chromedp.NewContext(b, chromedp.WithNewBrowserContext())
-		t.Cleanup(cancel)
-		if err := chromedp.Do(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return ctx
-	}
-	login := func(email string, then ...step) []step {
-		return append([]step{
-			chromedp.Navigate(base + "/login"),
-			visible("#login-form"),
-			fill(`#login-form input[name=tenant]`, "acme"),
-			fill(`#login-form input[name=email]`, email),
-			fill(`#login-form input[name=password]`, goodPassword),
-			click(`#login-form button[type=submit]`),
-			visible("#whoami"),
-		}, then...)
-	}
+	person := func() context.Context { return personIn(t, b) }
+	login := func(email string, then ...step) []step { return loginSteps(base, "acme", email, then...) }
 	desk, board := person(), person()
 
 	run(t, board, "supervisor opens the wallboard", login("sam@acme.example",

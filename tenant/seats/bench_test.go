@@ -61,7 +61,7 @@ func BenchmarkSeats(b *testing.B) {
 	rdb := redis.NewClient(opt)
 	prefix := testenv.Prefix()
 	b.Cleanup(func() {
-		deleteKeys(b, rdb, prefix)
+		testenv.DeleteKeys(b, rdb, prefix)
 		rdb.Close()
 	})
 	l := NewLeases(rdb, prefix)
@@ -191,32 +191,6 @@ func runClients(b *testing.B, op func(ctx context.Context, c, i int) error) {
 		b.Fatal(*err)
 	}
 	all := slices.Concat(lat...)
-	slices.Sort(all)
-	p99 := all[min(len(all)-1, len(all)*99/100)]
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "ops/s")
-	b.ReportMetric(float64(p99)/float64(time.Millisecond), "p99-ms")
-}
-
-// deleteKeys removes everything under prefix: lease hashes have no TTL of
-// their own (acquire reclaims them), so a benchmark's would stay in the
-// shared test Redis.
-func deleteKeys(b *testing.B, rdb *redis.Client, prefix string) {
-	ctx := context.Background()
-	var cursor uint64
-	for {
-		keys, next, err := rdb.Scan(ctx, cursor, prefix+"*", 5000).Result()
-		if err != nil {
-			b.Logf("clean up %s*: %v", prefix, err)
-			return
-		}
-		if len(keys) > 0 {
-			if err := rdb.Unlink(ctx, keys...).Err(); err != nil {
-				b.Logf("clean up %s*: %v", prefix, err)
-				return
-			}
-		}
-		if cursor = next; cursor == 0 {
-			return
-		}
-	}
+	b.ReportMetric(testenv.P99Millis(all), "p99-ms")
 }
