@@ -2,6 +2,7 @@ package contacts_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -356,5 +357,49 @@ func TestMeterPending(t *testing.T) {
 	}
 	if d, _ := w.contacts.Get(c, co.owner, ct.ID); d.MeteredAt == nil {
 		t.Error("metered_at not set")
+	}
+}
+
+// TestOverflow: a contact nobody in its queue can take moves to the
+// queue's overflow queue once it waited max_wait_seconds, and is offered
+// there; one that has not waited that long stays.
+func TestOverflow(t *testing.T) {
+	w := newWorld(t)
+	co := w.company(t, "acme", 1)
+	c := tctx(t)
+	german, err := w.setup.CreateSkill(c, co.owner.Actor, "German")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, wait := "German", 1
+	strict, err := w.setup.CreateQueue(c, co.owner.Actor, setup.QueueInput{Name: &name, Channels: []string{"chat"},
+		Skills: []setup.Requirement{{SkillID: german.ID, MinLevel: 5}}, MaxWait: &wait, OverflowID: &co.queue.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := w.contacts.Open(c, co.owner.TenantID, contacts.OpenInput{QueueID: strict.ID, Channel: "chat"})
+	if err != nil || ct.State != contacts.StateQueued {
+		t.Fatalf("no agent speaks German: %+v %v", ct, err)
+	}
+	if n, err := w.contacts.Overflow(c, co.owner.TenantID); err != nil || n != 0 {
+		t.Fatalf("overflow before max wait: %d %v", n, err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if n, err := w.contacts.Overflow(c, co.owner.TenantID); err != nil || n != 1 {
+		t.Fatalf("overflow after max wait: %d %v", n, err)
+	}
+	d, err := w.contacts.Get(c, co.owner, ct.ID)
+	if err != nil || d.State != contacts.StateOffered || *d.QueueID != co.queue.ID || *d.AgentID != co.agents[0].UserID {
+		t.Fatalf("after overflow: %+v %v", d.Contact, err)
+	}
+	kinds := []string{}
+	for _, e := range d.Events {
+		kinds = append(kinds, e.Kind)
+	}
+	if strings.Join(kinds, ",") != "queued,overflow,transfer,offer" {
+		t.Errorf("timeline %v", kinds)
+	}
+	if n, _ := w.contacts.Overflow(c, co.owner.TenantID); n != 0 {
+		t.Errorf("an offered contact overflowed again")
 	}
 }

@@ -17,7 +17,8 @@ type SeatHolders func(ctx context.Context, tenantID uuid.UUID) (map[uuid.UUID]bo
 // each tenant's engine (offers that timed out go to the next agent,
 // requirements relax), and every SweepEvery it takes out of routing the
 // available agents whose seat lease is gone (a closed browser), so that
-// nothing is offered to an empty desk. Every server replica may run one:
+// nothing is offered to an empty desk, and moves contacts that waited too
+// long to their queue's overflow queue. Every server replica may run one:
 // all of it is idempotent.
 type Ticker struct {
 	Contacts   *Service
@@ -94,6 +95,9 @@ func (t *Ticker) Once(ctx context.Context) {
 			if err := t.sweep(ctx, id); err != nil {
 				s.Logger.Warn("routing seat sweep", "tenant", id, "err", err)
 			}
+		}
+		if _, err := s.Overflow(ctx, id); err != nil {
+			s.Logger.Warn("routing overflow", "tenant", id, "err", err)
 		}
 		for _, f := range t.Sweeps {
 			if err := f(ctx, id); err != nil {
