@@ -56,19 +56,19 @@ func (s *Service) Sample(ctx context.Context) error {
 
 // SampleTenant stores one tenant's seat usage (see Sample).
 func (s *Service) SampleTenant(ctx context.Context, tenantID uuid.UUID) error {
-	prefix, keys := s.Leases.keys(tenantID)
-	peakKey := prefix + "peak"
-	res, err := drainScript.Run(ctx, s.Leases.rdb, []string{keys[0], peakKey}).Slice()
+	_, keys := s.Leases.keys(tenantID)
+	state := keys[1]
+	res, err := drainScript.Run(ctx, s.Leases.rdb, keys).Slice()
 	if err != nil {
 		return fmt.Errorf("read seat usage: %w", err)
 	}
 	r := reply(res)
 	live, current := r.int(0), r.int(1)
 	use := map[int64]*minuteUse{}
-	var past []any
+	var past []string
 	for i := 2; i+1 < len(res); i += 2 {
 		f := r.str(i)
-		m, err := strconv.ParseInt(strings.TrimPrefix(f, "r:"), 10, 64)
+		m, err := strconv.ParseInt(f[2:], 10, 64) // "p:<minute>" or "r:<minute>"
 		if err != nil {
 			continue
 		}
@@ -133,7 +133,7 @@ func (s *Service) SampleTenant(ctx context.Context, tenantID uuid.UUID) error {
 	// before this line leaves them for the next run, which stores the
 	// same values again.
 	if len(past) > 0 {
-		if err := s.Leases.rdb.ZRem(ctx, peakKey, past...).Err(); err != nil {
+		if err := s.Leases.rdb.HDel(ctx, state, past...).Err(); err != nil {
 			return fmt.Errorf("clear stored seat usage: %w", err)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/infra/testenv"
@@ -29,35 +28,45 @@ func awayFromMinuteEdge(t *testing.T) {
 
 func minuteOf(t time.Time) int64 { return t.UnixMilli() / 60000 }
 
-// peakKey is the tenant's sorted set of minute peaks and refusals in Redis.
-func (w *world) peakKey(tenantID uuid.UUID) string {
-	prefix, _ := w.seats.Leases.keys(tenantID)
-	return prefix + "peak"
+// stateKey is the tenant's state hash in Redis, whose "p:<minute>" and
+// "r:<minute>" fields hold each minute's peak and refused logins.
+func (w *world) stateKey(tenantID uuid.UUID) string {
+	_, keys := w.seats.Leases.keys(tenantID)
+	return keys[1]
 }
 
-// setMinutes writes minute members into the peak set as the acquire
-// script would have in earlier minutes: "<minute>" the most seats held,
-// "r:<minute>" the refusals.
+// setMinutes writes minute fields as the acquire script would have in
+// earlier minutes: "<minute>" the most seats held, "r:<minute>" the
+// refusals.
 func (w *world) setMinutes(t *testing.T, tenantID uuid.UUID, fields map[string]int) {
 	t.Helper()
-	zs := make([]redis.Z, 0, len(fields))
+	args := make([]any, 0, 2*len(fields))
 	for f, v := range fields {
-		zs = append(zs, redis.Z{Member: f, Score: float64(v)})
+		if !strings.HasPrefix(f, "r:") {
+			f = "p:" + f
+		}
+		args = append(args, f, v)
 	}
-	if err := w.rdb.ZAdd(tctx(t), w.peakKey(tenantID), zs...).Err(); err != nil {
+	if err := w.rdb.HSet(tctx(t), w.stateKey(tenantID), args...).Err(); err != nil {
 		t.Fatal(err)
 	}
 }
 
+// minuteFields reads the minute fields back, named as setMinutes takes them.
 func (w *world) minuteFields(t *testing.T, tenantID uuid.UUID) map[string]string {
 	t.Helper()
-	zs, err := w.rdb.ZRangeWithScores(tctx(t), w.peakKey(tenantID), 0, -1).Result()
+	all, err := w.rdb.HGetAll(tctx(t), w.stateKey(tenantID)).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := make(map[string]string, len(zs))
-	for _, z := range zs {
-		m[z.Member.(string)] = strconv.FormatFloat(z.Score, 'f', -1, 64)
+	m := map[string]string{}
+	for f, v := range all {
+		switch {
+		case strings.HasPrefix(f, "p:"):
+			m[f[2:]] = v
+		case strings.HasPrefix(f, "r:"):
+			m[f] = v
+		}
 	}
 	return m
 }

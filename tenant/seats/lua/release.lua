@@ -1,19 +1,19 @@
--- Release a lease. KEYS[1] holders zset, KEYS[2] department counts.
+-- Release a lease. KEYS[1] holders zset, KEYS[2] the tenant's state hash
+-- (see acquire.lua).
 -- ARGV: prefix, lease id ('' = the user's current lease), user ('' =
 -- any holder: an admin's force-release), reason to leave behind for the
 -- holder ('' = none).
 -- Returns {1, user, lease id} or {0}.
 local prefix, id, user, reason = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if id == '' then
-  id = redis.call('GET', prefix .. 'user:' .. user)
+  id = redis.call('HGET', KEYS[2], 'u:' .. user)
   if not id then return {0} end
 end
 local lk = prefix .. 'lease:' .. id
 local f = redis.call('HMGET', lk, 'user', 'dept')
 if not f[1] or (user ~= '' and f[1] ~= user) then return {0} end
 redis.call('HINCRBY', KEYS[2], f[2], -1)
-local uk = prefix .. 'user:' .. f[1]
-if redis.call('GET', uk) == id then redis.call('DEL', uk) end
+if redis.call('HGET', KEYS[2], 'u:' .. f[1]) == id then redis.call('HDEL', KEYS[2], 'u:' .. f[1]) end
 redis.call('DEL', lk)
 redis.call('ZREM', KEYS[1], id)
 if reason ~= '' then redis.call('SET', prefix .. 'gone:' .. id, reason, 'PX', 3600000) end
