@@ -1,7 +1,8 @@
 -- Acquire a seat lease in one atomic step.
 -- KEYS[1] holders zset (lease id -> expiry ms), KEYS[2] the tenant's
 -- state hash: per-department holder counts (field: department id, or
--- '-'), 'u:<user>' -> the user's lease id, 'f' the last fencing token,
+-- '-'), 'u:<user>' -> the user's latest lease id (left behind when that
+-- lease ends: a pointer to a lease hash that is gone means none), 'f' the last fencing token,
 -- 'p:<minute>' the most seats held in that minute, 'r:<minute>' logins
 -- refused in it. Keeping all of that in one hash lets the common path
 -- read it in one HMGET and write it in one HSET: a login costs eight
@@ -27,7 +28,6 @@ local function drop(lid, reason)
   local lk = prefix .. 'lease:' .. lid
   local f = redis.call('HMGET', lk, 'user', 'dept')
   if f[2] then redis.call('HINCRBY', st, f[2], -1) end
-  if f[1] and redis.call('HGET', st, 'u:' .. f[1]) == lid then redis.call('HDEL', st, 'u:' .. f[1]) end
   redis.call('DEL', lk)
   redis.call('ZREM', KEYS[1], lid)
   redis.call('SET', prefix .. 'gone:' .. lid, reason, 'PX', tomb)

@@ -13,7 +13,8 @@ local lk = prefix .. 'lease:' .. id
 local f = redis.call('HMGET', lk, 'user', 'dept')
 if not f[1] or (user ~= '' and f[1] ~= user) then return {0} end
 redis.call('HINCRBY', KEYS[2], f[2], -1)
-if redis.call('HGET', KEYS[2], 'u:' .. f[1]) == id then redis.call('HDEL', KEYS[2], 'u:' .. f[1]) end
+-- The user's 'u:' pointer stays: it points at a lease hash that is gone,
+-- which acquire and release read as "no lease".
 redis.call('DEL', lk)
 redis.call('ZREM', KEYS[1], id)
 if reason ~= '' then redis.call('SET', prefix .. 'gone:' .. id, reason, 'PX', 3600000) end
