@@ -120,6 +120,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Contacts == nil {
 		cfg.Contacts = contacts.New(cfg.Tenants.DB, routing.New(cfg.Redis, cfg.RedisPrefix), cfg.Setup, cfg.Meter, cfg.Logger)
 	}
+	if cfg.Setup.OnChange == nil {
+		// Routing follows the admin's changes through this hook only.
+		cfg.Setup.OnChange = cfg.Contacts.SetupChanged
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Scheme == "https" {
 		s.secure = true

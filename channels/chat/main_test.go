@@ -48,6 +48,7 @@ func newWorld(t *testing.T) *world {
 	prefix := testenv.Prefix()
 	w := &world{db: db, rdb: rdb, prefix: prefix, tenants: ts, setup: st,
 		contacts: contacts.New(ts.DB, routing.New(rdb, prefix), st, m, quiet)}
+	st.OnChange = w.contacts.SetupChanged
 	w.chat = w.replica(t)
 	return w
 }

@@ -234,16 +234,15 @@ func (s *Service) Transfer(ctx context.Context, p tenant.Principal, id uuid.UUID
 	if err != nil {
 		return err
 	}
-	if to.QueueID != nil {
-		q, err := s.Setup.QueueByID(ctx, p.TenantID, *to.QueueID)
-		if err != nil {
-			return err
-		}
-		if _, err := s.Engine.ConfigureQueue(ctx, p.TenantID, EngineQueue(q), s.Now()); err != nil {
-			return err
-		}
+	transfer := func() (routing.Changes, error) {
+		return s.Engine.Transfer(ctx, p.TenantID, id.String(), target, s.Now())
 	}
-	ch, err := s.Engine.Transfer(ctx, p.TenantID, id.String(), target, s.Now())
+	var ch routing.Changes
+	if to.QueueID != nil {
+		ch, err = s.onQueue(ctx, p.TenantID, *to.QueueID, transfer)
+	} else {
+		ch, err = transfer()
+	}
 	if err != nil {
 		s.keep(ctx, p.TenantID, ch)
 		return err

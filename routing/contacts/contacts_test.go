@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/infra/testenv"
@@ -23,6 +24,8 @@ type world struct {
 	tenants  *tenant.Service
 	setup    *setup.Service
 	contacts *contacts.Service
+	rdb      *redis.Client
+	prefix   string
 }
 
 func newWorld(t *testing.T) *world {
@@ -35,8 +38,11 @@ func newWorld(t *testing.T) *world {
 	m.Start()
 	t.Cleanup(m.Close)
 	st := &setup.Service{DB: ts.DB}
-	eng := routing.New(testenv.NewRedis(t), testenv.Prefix())
-	return &world{db: db, tenants: ts, setup: st, contacts: contacts.New(ts.DB, eng, st, m, nil)}
+	rdb, prefix := testenv.NewRedis(t), testenv.Prefix()
+	eng := routing.New(rdb, prefix)
+	cs := contacts.New(ts.DB, eng, st, m, nil)
+	st.OnChange = cs.SetupChanged
+	return &world{db: db, tenants: ts, setup: st, contacts: cs, rdb: rdb, prefix: prefix}
 }
 
 func tctx(t *testing.T) context.Context {
@@ -401,5 +407,25 @@ func TestOverflow(t *testing.T) {
 	}
 	if n, _ := w.contacts.Overflow(c, co.owner.TenantID); n != 0 {
 		t.Errorf("an offered contact overflowed again")
+	}
+}
+
+// TestOpen_AfterRedisLostTheRouting: with the engine's state gone (Redis
+// restarted empty), a new contact still opens: the queue is configured
+// again on demand, and the agent's next status change brings them back.
+func TestOpen_AfterRedisLostTheRouting(t *testing.T) {
+	w := newWorld(t)
+	co := w.company(t, "acme", 1)
+	c := tctx(t)
+	testenv.DeleteKeys(t, w.rdb, w.prefix)
+	ct, err := w.contacts.Open(c, co.owner.TenantID, contacts.OpenInput{QueueID: co.queue.ID, Channel: "chat"})
+	if err != nil || ct.State != contacts.StateQueued {
+		t.Fatalf("open after the routing state was lost: %+v %v", ct, err)
+	}
+	if err := w.contacts.SetStatus(c, co.agents[0], "available", true); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := w.contacts.Get(c, co.owner, ct.ID); d.State != contacts.StateOffered {
+		t.Fatalf("after the agent came back: %s", d.State)
 	}
 }

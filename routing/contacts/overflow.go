@@ -41,14 +41,9 @@ func (s *Service) Overflow(ctx context.Context, tenantID uuid.UUID) (int, error)
 	}
 	done := 0
 	for _, m := range moves {
-		q, err := s.Setup.QueueByID(ctx, tenantID, m.to)
-		if err != nil {
-			return done, err
-		}
-		if _, err := s.Engine.ConfigureQueue(ctx, tenantID, EngineQueue(q), s.Now()); err != nil {
-			return done, err
-		}
-		ch, err := s.Engine.Transfer(ctx, tenantID, m.contact.String(), routing.Target{Queue: m.to.String()}, s.Now())
+		ch, err := s.onQueue(ctx, tenantID, m.to, func() (routing.Changes, error) {
+			return s.Engine.Transfer(ctx, tenantID, m.contact.String(), routing.Target{Queue: m.to.String()}, s.Now())
+		})
 		if err != nil {
 			s.keep(ctx, tenantID, ch)
 			// Offered or accepted meanwhile: it no longer waits.

@@ -149,13 +149,10 @@ func (s *Service) Open(ctx context.Context, tenantID uuid.UUID, in OpenInput) (C
 	if !ok {
 		return c, cic.Codef(cic.EUNAVAILABLE, "service_unavailable", "The service is unavailable at the moment; please try again later.")
 	}
-	// The engine may have lost the queue (Redis restarted): configuring
-	// it again is idempotent and cheap.
-	if _, err := s.Engine.ConfigureQueue(ctx, tenantID, EngineQueue(q), now); err != nil {
-		return c, err
-	}
-	ch, err := s.Engine.Enqueue(ctx, tenantID, routing.Contact{ID: id.String(), Queue: q.ID.String(),
-		Channel: engineChannel(in.Channel), Priority: in.Priority}, now)
+	ch, err := s.onQueue(ctx, tenantID, q.ID, func() (routing.Changes, error) {
+		return s.Engine.Enqueue(ctx, tenantID, routing.Contact{ID: id.String(), Queue: q.ID.String(),
+			Channel: engineChannel(in.Channel), Priority: in.Priority}, now)
+	})
 	if err != nil {
 		s.keep(ctx, tenantID, ch)
 		return c, err
@@ -313,4 +310,27 @@ func (s *Service) keep(ctx context.Context, tenantID uuid.UUID, ch routing.Chang
 	if err := s.record(ctx, tenantID, ch); err != nil {
 		s.Logger.Error("record routing changes of a refused call", "tenant", tenantID, "err", err)
 	}
+}
+
+// onQueue runs an engine operation on a queue; when the engine does not
+// know the queue (Redis lost it, or it was made before the engine ran),
+// it hands the engine the queue's configuration and runs the operation
+// once more. Changes reach the engine through SetupChanged, so the hot
+// path sends a queue's configuration only when it is missing.
+func (s *Service) onQueue(ctx context.Context, tenantID, queueID uuid.UUID, op func() (routing.Changes, error)) (routing.Changes, error) {
+	ch, err := op()
+	if e, ok := cic.AsError(err); !ok || e.Code != "unknown_queue" {
+		return ch, err
+	}
+	s.keep(ctx, tenantID, ch)
+	q, err := s.Setup.QueueByID(ctx, tenantID, queueID)
+	if err != nil {
+		return routing.Changes{}, err
+	}
+	cfg, err := s.Engine.ConfigureQueue(ctx, tenantID, EngineQueue(q), s.Now())
+	s.keep(ctx, tenantID, cfg)
+	if err != nil {
+		return routing.Changes{}, err
+	}
+	return op()
 }
