@@ -16,6 +16,7 @@ import (
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/routing"
 	"github.com/cic-platform/cic/routing/contacts"
+	"github.com/cic-platform/cic/routing/contacts/contactstest"
 	"github.com/cic-platform/cic/routing/setup"
 	"github.com/cic-platform/cic/tenant"
 )
@@ -87,42 +88,16 @@ type company struct {
 }
 
 // company signs up a tenant with a chat queue, a widget for site on it
-// and n available agents.
+// and n agents available for three chats each.
 func (w *world) company(t *testing.T, slug string, n int) company {
 	t.Helper()
 	c := tctx(t)
-	res, err := w.tenants.Signup(c, tenant.SignupInput{Company: "Co " + slug, Slug: slug, Name: "Owner",
-		Email: "owner@" + slug + ".example", Password: "correct horse battery", Currency: "EUR"}, tenant.ClientMeta{})
+	co := contactstest.New(t, c, w.tenants, w.setup, w.contacts, slug, n, 3)
+	wd, err := w.chat.CreateWidget(c, co.Owner.Actor, chat.WidgetInput{QueueID: co.Queue.ID, AllowedOrigins: []string{site}, Greeting: "Hi!"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	owner := tenant.Principal{Actor: tenant.Actor{TenantID: res.Tenant.ID, UserID: res.User.ID, Role: cic.RoleOwner}}
-	name := "Support"
-	q, err := w.setup.CreateQueue(c, owner.Actor, setup.QueueInput{Name: &name, Channels: []string{"chat"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wd, err := w.chat.CreateWidget(c, owner.Actor, chat.WidgetInput{QueueID: q.ID, AllowedOrigins: []string{site}, Greeting: "Hi!"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	co := company{owner: owner, queue: q, widget: wd}
-	for i := range n {
-		u, err := w.tenants.CreateUser(c, owner.Actor, tenant.NewUser{Email: string(rune('a'+i)) + "@" + slug + ".example", Name: "Agent",
-			Role: cic.RoleAgent, Password: "correct horse battery"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.setup.SetProfile(c, owner.Actor, u.ID, setup.ProfileInput{Capacity: map[string]int{"chat": 3}}); err != nil {
-			t.Fatal(err)
-		}
-		p := tenant.Principal{Actor: tenant.Actor{TenantID: res.Tenant.ID, UserID: u.ID, Role: cic.RoleAgent}}
-		if err := w.contacts.SetStatus(c, p, "available", true); err != nil {
-			t.Fatal(err)
-		}
-		co.agents = append(co.agents, p)
-	}
-	return co
+	return company{owner: co.Owner, agents: co.Agents, queue: co.Queue, widget: wd}
 }
 
 // start opens a chat from site and authenticates its visitor.

@@ -14,6 +14,7 @@ import (
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/routing"
 	"github.com/cic-platform/cic/routing/contacts"
+	"github.com/cic-platform/cic/routing/contacts/contactstest"
 	"github.com/cic-platform/cic/routing/setup"
 	"github.com/cic-platform/cic/tenant"
 	"github.com/cic-platform/cic/tenant/seats"
@@ -67,41 +68,16 @@ type company struct {
 	queue  setup.Queue
 }
 
+// company is a tenant with a chat queue, a "solved" disposition and
+// agents available for one chat each, the first idling longest.
 func (w *world) company(t *testing.T, slug string, agents int) company {
 	t.Helper()
 	c := tctx(t)
-	res, err := w.tenants.Signup(c, tenant.SignupInput{Company: "Co " + slug, Slug: slug, Name: "Owner",
-		Email: "owner@" + slug + ".example", Password: "correct horse battery", Currency: "EUR"}, tenant.ClientMeta{})
-	if err != nil {
+	co := contactstest.New(t, c, w.tenants, w.setup, w.contacts, slug, agents, 1)
+	if _, err := w.setup.SetDisposition(c, co.Owner.Actor, setup.Disposition{Code: "solved", Label: "Solved", Resolved: true}); err != nil {
 		t.Fatal(err)
 	}
-	owner := tenant.Principal{Actor: tenant.Actor{TenantID: res.Tenant.ID, UserID: res.User.ID, Role: cic.RoleOwner}}
-	name := "Support"
-	q, err := w.setup.CreateQueue(c, owner.Actor, setup.QueueInput{Name: &name, Channels: []string{"chat"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.setup.SetDisposition(c, owner.Actor, setup.Disposition{Code: "solved", Label: "Solved", Resolved: true}); err != nil {
-		t.Fatal(err)
-	}
-	co := company{owner: owner, queue: q}
-	for i := range agents {
-		u, err := w.tenants.CreateUser(c, owner.Actor, tenant.NewUser{Email: string(rune('a'+i)) + "@" + slug + ".example", Name: "Agent",
-			Role: cic.RoleAgent, Password: "correct horse battery"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.setup.SetProfile(c, owner.Actor, u.ID, setup.ProfileInput{Capacity: map[string]int{"chat": 1}}); err != nil {
-			t.Fatal(err)
-		}
-		p := tenant.Principal{Actor: tenant.Actor{TenantID: res.Tenant.ID, UserID: u.ID, Role: cic.RoleAgent}}
-		if err := w.contacts.SetStatus(c, p, "available", true); err != nil {
-			t.Fatal(err)
-		}
-		co.agents = append(co.agents, p)
-		time.Sleep(2 * time.Millisecond) // distinct idle-since: the first agent idles longest
-	}
-	return co
+	return company{owner: co.Owner, agents: co.Agents, queue: co.Queue}
 }
 
 func (w *world) metered(t *testing.T, tenantID uuid.UUID, id uuid.UUID) int {
