@@ -3,6 +3,7 @@ package web_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -229,5 +230,38 @@ func TestDeskPages_AvailableNeedsTheSessionsSeat(t *testing.T) {
 	}
 	if st, m := b.postJSON("/desk/status", url.Values{"_csrf": {token}, "status": {"dancing"}}); st != http.StatusBadRequest {
 		t.Fatalf("unknown status: %d %v", st, m)
+	}
+}
+
+// TestIsolation_DeskIsPerTenant: tenant B's agent, through the desk's
+// own routes, can neither see nor act on A's contact, and A's contact is
+// unchanged.
+func TestIsolation_DeskIsPerTenant(t *testing.T) {
+	ts := newServer(t)
+	a := ts.routed(t, "acme", 1)
+	ts.routed(t, "bravo", 0)
+	ts.createUser(t, company{Token: ts.call(t, "POST", "/api/v1/auth/login", "", map[string]any{
+		"tenant": "bravo", "email": "owner@bravo.example", "password": goodPassword}).str("access_token"), Slug: "bravo"}, "bob@bravo.example", "agent")
+	id := ts.call(t, "POST", "/api/v1/contacts", a.key, map[string]any{"queue_id": a.queue, "channel": "chat", "customer_ref": "acme-secret"}).mustStatus(t, http.StatusCreated).str("id")
+	before := ts.call(t, "GET", "/api/v1/contacts/"+id, a.Token, nil).mustStatus(t, http.StatusOK)
+
+	b := newBrowserClient(t, ts.listen(t))
+	b.login("bravo", "bob@bravo.example", goodPassword)
+	_, page, token := b.get("/desk")
+	if strings.Contains(page, "acme-secret") || strings.Contains(page, id) {
+		t.Fatal("B's desk shows A's contact")
+	}
+	if _, state := b.getJSON("/desk/state"); strings.Contains(fmt.Sprint(state), id) {
+		t.Fatalf("B's desk state lists A's contact: %v", state)
+	}
+	for _, action := range []string{"accept", "reject", "close", "wrapup", "transfer"} {
+		st, m := b.postJSON("/desk/contacts/"+id+"/"+action, url.Values{"_csrf": {token}, "disposition": {"solved"}, "to": {"queue:" + a.queue}})
+		if st < 400 || st >= 500 || strings.Contains(fmt.Sprint(m), "acme-secret") {
+			t.Errorf("B %s of A's contact: %d %v", action, st, m)
+		}
+	}
+	after := ts.call(t, "GET", "/api/v1/contacts/"+id, a.Token, nil).mustStatus(t, http.StatusOK)
+	if before.str("state") != after.str("state") || before.str("agent_id") != after.str("agent_id") {
+		t.Errorf("A's contact changed under B: %s -> %s", before.Body, after.Body)
 	}
 }
