@@ -45,7 +45,40 @@ type routingQueueView struct {
 	ChannelFields []channelField
 	SkillFields   []levelField
 	Strategies    []string
+	// Days are the business hours per weekday, Monday first; AlwaysOpen
+	// when the queue has none.
+	Days       []dayField
+	AlwaysOpen bool
+	// Overflow lists the tenant's other queues for the overflow select.
+	Overflow     []overflowOption
+	OverflowName string
+	HoursSummary string
 }
+
+type dayField struct {
+	Key, Label, Open, Close string
+}
+
+type overflowOption struct {
+	ID       uuid.UUID
+	Name     string
+	Selected bool
+}
+
+// formDays are the weekdays of the hours form, Monday first.
+var formDays = []struct{ Key, Label string }{
+	{"mon", "Monday"}, {"tue", "Tuesday"}, {"wed", "Wednesday"}, {"thu", "Thursday"},
+	{"fri", "Friday"}, {"sat", "Saturday"}, {"sun", "Sunday"},
+}
+
+// commonTimezones feed the time zone field's suggestions; any IANA name
+// is accepted.
+var commonTimezones = []string{"UTC", "Europe/London", "Europe/Dublin", "Europe/Lisbon", "Europe/Paris", "Europe/Berlin",
+	"Europe/Amsterdam", "Europe/Brussels", "Europe/Madrid", "Europe/Rome", "Europe/Vienna", "Europe/Zurich", "Europe/Stockholm",
+	"Europe/Warsaw", "Europe/Prague", "Europe/Athens", "Europe/Helsinki", "Europe/Istanbul", "Europe/Moscow",
+	"America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles", "America/Toronto", "America/Mexico_City",
+	"America/Sao_Paulo", "Africa/Johannesburg", "Asia/Dubai", "Asia/Kolkata", "Asia/Singapore", "Asia/Shanghai",
+	"Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland"}
 
 type routingAgentView struct {
 	User     tenant.User
@@ -59,6 +92,7 @@ type routingPageData struct {
 	NewQueue     routingQueueView
 	Agents       []routingAgentView
 	Dispositions []setup.Disposition
+	Timezones    []string
 }
 
 func (s *Server) routingPage(c *fiber.Ctx) error {
@@ -95,10 +129,10 @@ func (s *Server) renderRouting(c *fiber.Ctx, d pageData, err error) error {
 	for _, p := range profs {
 		byUser[p.UserID] = p
 	}
-	data := routingPageData{Skills: skills, Dispositions: disps,
-		NewQueue: queueView(setup.Queue{Channels: []string{"chat"}}, skills)}
+	data := routingPageData{Skills: skills, Dispositions: disps, Timezones: commonTimezones,
+		NewQueue: queueView(setup.Queue{Channels: []string{"chat"}}, skills, queues)}
 	for _, q := range queues {
-		data.Queues = append(data.Queues, queueView(q, skills))
+		data.Queues = append(data.Queues, queueView(q, skills, queues))
 	}
 	for _, u := range users {
 		if u.Role == cic.RoleFinance {
@@ -127,8 +161,26 @@ func (s *Server) renderRouting(c *fiber.Ctx, d pageData, err error) error {
 	return s.render(c, "routing_admin", d)
 }
 
-func queueView(q setup.Queue, skills []setup.Skill) routingQueueView {
-	v := routingQueueView{Queue: q, Strategies: setup.Strategies}
+func queueView(q setup.Queue, skills []setup.Skill, queues []setup.Queue) routingQueueView {
+	v := routingQueueView{Queue: q, Strategies: setup.Strategies, AlwaysOpen: q.Hours == nil, HoursSummary: hoursSummary(q.Hours)}
+	for _, d := range formDays {
+		f := dayField{Key: d.Key, Label: d.Label}
+		if q.Hours != nil {
+			if span, ok := q.Hours.Days[d.Key]; ok {
+				f.Open, f.Close = span[0], span[1]
+			}
+		}
+		v.Days = append(v.Days, f)
+	}
+	for _, o := range queues {
+		selected := q.OverflowID != nil && *q.OverflowID == o.ID
+		if selected {
+			v.OverflowName = o.Name
+		}
+		if o.ID != q.ID {
+			v.Overflow = append(v.Overflow, overflowOption{ID: o.ID, Name: o.Name, Selected: selected})
+		}
+	}
 	for _, ch := range setup.Channels {
 		on := false
 		for _, x := range q.Channels {
@@ -146,6 +198,36 @@ func queueView(q setup.Queue, skills []setup.Skill) routingQueueView {
 		v.SkillFields = append(v.SkillFields, f)
 	}
 	return v
+}
+
+// hoursSummary reads business hours for the queue's summary line, days
+// with the same hours in a row joined: "Mon–Fri 08:00–18:00, Sat
+// 10:00–12:00 (Europe/Berlin)".
+func hoursSummary(h *setup.BusinessHours) string {
+	if h == nil {
+		return "always open"
+	}
+	var parts []string
+	for i := 0; i < len(formDays); {
+		span, open := h.Days[formDays[i].Key]
+		j := i + 1
+		for j < len(formDays) && open {
+			next, ok := h.Days[formDays[j].Key]
+			if !ok || next != span {
+				break
+			}
+			j++
+		}
+		if open {
+			days := formDays[i].Label[:3]
+			if j-i > 1 {
+				days += "–" + formDays[j-1].Label[:3]
+			}
+			parts = append(parts, days+" "+span[0]+"–"+span[1])
+		}
+		i = j
+	}
+	return strings.Join(parts, ", ") + " (" + h.Timezone + ")"
 }
 
 func (s *Server) routingDone(c *fiber.Ctx, done, anchor string) error {
@@ -184,8 +266,29 @@ func formInt(c *fiber.Ctx, name string) (*int, error) {
 	return &n, nil
 }
 
+// hoursForm reads the business hours fields: nil (always open) when
+// "always open" is ticked or nothing is filled in; otherwise the setup
+// validates what was typed, a day with neither time being closed.
+func hoursForm(c *fiber.Ctx) *setup.BusinessHours {
+	if c.FormValue("always_open") != "" {
+		return nil
+	}
+	h := &setup.BusinessHours{Timezone: strings.TrimSpace(c.FormValue("timezone")), Days: map[string][2]string{}}
+	for _, d := range formDays {
+		open, closing := strings.TrimSpace(c.FormValue("open_"+d.Key)), strings.TrimSpace(c.FormValue("close_"+d.Key))
+		if open != "" || closing != "" {
+			h.Days[d.Key] = [2]string{open, closing}
+		}
+	}
+	if h.Timezone == "" && len(h.Days) == 0 {
+		return nil
+	}
+	return h
+}
+
 // queueForm reads the queue form into the setup's input; on an update,
-// an empty relax-after clears it.
+// an optional setting left empty (relax-after, max wait, overflow,
+// business hours) is cleared.
 func (s *Server) queueForm(c *fiber.Ctx, a tenant.Actor, update bool) (setup.QueueInput, error) {
 	name, strategy, cc, closed := c.FormValue("name"), c.FormValue("strategy"), c.FormValue("cost_centre"), c.FormValue("closed_message")
 	in := setup.QueueInput{Name: &name, CostCentre: &cc, ClosedMsg: &closed, Channels: []string{}, Skills: []setup.Requirement{}}
@@ -205,8 +308,26 @@ func (s *Server) queueForm(c *fiber.Ctx, a tenant.Actor, update bool) (setup.Que
 			return in, err
 		}
 	}
-	if update && in.RelaxAfter == nil {
-		in.Clear = map[string]bool{"relax_after_seconds": true}
+	if in.MaxWait, err = formInt(c, "max_wait_seconds"); err != nil {
+		return in, err
+	}
+	if v := c.FormValue("overflow_queue_id"); v != "" {
+		id, err := uuid.Parse(v)
+		if err != nil {
+			return in, cic.Codef(cic.EINVALID, "invalid_overflow", "Pick the overflow queue from the list.")
+		}
+		in.OverflowID = &id
+	}
+	in.Hours = hoursForm(c)
+	if update {
+		// What the form leaves empty is cleared, not kept.
+		in.Clear = map[string]bool{}
+		for key, empty := range map[string]bool{"relax_after_seconds": in.RelaxAfter == nil, "max_wait_seconds": in.MaxWait == nil,
+			"overflow_queue_id": in.OverflowID == nil, "business_hours": in.Hours == nil} {
+			if empty {
+				in.Clear[key] = true
+			}
+		}
 	}
 	skills, err := s.cfg.Setup.ListSkills(c.UserContext(), a)
 	if err != nil {

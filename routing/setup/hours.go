@@ -16,6 +16,9 @@ type BusinessHours struct {
 
 var weekdays = []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
 
+var dayNames = map[string]string{"sun": "Sunday", "mon": "Monday", "tue": "Tuesday", "wed": "Wednesday",
+	"thu": "Thursday", "fri": "Friday", "sat": "Saturday"}
+
 func parseClock(s string) (int, error) {
 	t, err := time.Parse("15:04", s)
 	if err != nil {
@@ -26,9 +29,13 @@ func parseClock(s string) (int, error) {
 
 // Validate checks the time zone, the day names and that each day opens
 // before it closes ("24:00" is not needed: "00:00"-"23:59" is all day).
+// "Local" is refused: it is whatever zone each server runs in.
 func (h *BusinessHours) Validate() error {
-	if _, err := time.LoadLocation(h.Timezone); err != nil || h.Timezone == "" {
+	if h.Timezone == "" {
 		return cic.Codef(cic.EINVALID, "invalid_timezone", "Business hours need an IANA time zone such as Europe/Berlin.")
+	}
+	if _, err := time.LoadLocation(h.Timezone); err != nil || h.Timezone == "Local" {
+		return cic.Codef(cic.EINVALID, "invalid_timezone", "%q is not an IANA time zone; write one such as Europe/Berlin.", h.Timezone)
 	}
 	if len(h.Days) == 0 {
 		return cic.Codef(cic.EINVALID, "invalid_business_hours", "Business hours need at least one open day (or none at all for always open).")
@@ -44,7 +51,7 @@ func (h *BusinessHours) Validate() error {
 		open, err1 := parseClock(span[0])
 		closing, err2 := parseClock(span[1])
 		if err1 != nil || err2 != nil || open >= closing {
-			return cic.Codef(cic.EINVALID, "invalid_business_hours", "On %s the hours must be HH:MM to a later HH:MM.", d)
+			return cic.Codef(cic.EINVALID, "invalid_business_hours", "On %s the hours must be an opening time HH:MM and a later closing time HH:MM.", dayNames[d])
 		}
 	}
 	return nil
