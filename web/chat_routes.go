@@ -18,6 +18,13 @@ import (
 //	POST    /chat/v1/leave                        {token} (sendBeacon, text/plain) -> 204
 //	GET     /chat/v1/ws?token=cv1...&after=<seq>  the visitor's WebSocket
 //
+// Pages (owners and admins, session and CSRF like the other pages):
+//
+//	GET  /chat-widgets                       list, snippets, forms
+//	POST /chat-widgets                       create {name, queue_id, allowed_origins (one a line), greeting}
+//	POST /chat-widgets/{id}/origins          replace the allowed origins
+//	POST /chat-widgets/{id}/revoke           revoke
+//
 // API (bearer; the agent socket also takes the page session):
 //
 //	GET/POST /api/v1/chat/widgets, DELETE /api/v1/chat/widgets/{id}
@@ -42,6 +49,13 @@ func (s *Server) chatRoutes() {
 	app.Post("/chat/v1/sessions", s.chatStart)
 	app.Post("/chat/v1/leave", s.chatLeave)
 	app.Get("/chat/v1/ws", s.chatVisitorAuth, websocket.New(s.chatVisitorSocket, wsConfig))
+
+	// The admins' page for the widgets and their snippets.
+	csrf, auth := s.csrfMiddleware(), s.pageAuth
+	app.Get("/chat-widgets", csrf, auth, s.widgetsPage)
+	app.Post("/chat-widgets", csrf, auth, s.widgetCreateSubmit)
+	app.Post("/chat-widgets/:id/origins", csrf, auth, s.widgetOriginsSubmit)
+	app.Post("/chat-widgets/:id/revoke", csrf, auth, s.widgetRevokeSubmit)
 
 	api.Get("/chat/widgets", bearer, s.apiListWidgets)
 	api.Post("/chat/widgets", bearer, s.apiCreateWidget)

@@ -15,10 +15,25 @@ import (
 // connection (body limits, the browser) and returns its base URL.
 func (ts *testServer) listen(t *testing.T) string {
 	t.Helper()
+	ln := loopback(t)
+	ts.serve(t, ln)
+	return "http://" + ln.Addr().String()
+}
+
+// loopback is a listener on a free loopback port, for a server that must
+// know its address before it is built (its PublicURL).
+func loopback(t *testing.T) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ln
+}
+
+// serve serves ts on ln until the test ends.
+func (ts *testServer) serve(t *testing.T, ln net.Listener) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- ts.Serve(ln) }()
 	t.Cleanup(func() {
@@ -27,7 +42,6 @@ func (ts *testServer) listen(t *testing.T) string {
 		_ = ts.Shutdown(ctx)
 		<-done
 	})
-	return "http://" + ln.Addr().String()
 }
 
 func TestBadInput_OversizeBodyIs413WithErrorBody(t *testing.T) {

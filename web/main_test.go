@@ -43,16 +43,15 @@ type testServer struct {
 // operatorToken opens the operator API in tests.
 const operatorToken = "op-secret-for-tests"
 
-func newServer(t testing.TB, opts ...func(*tenant.Service)) *testServer {
+// newServer builds the test server; opts may change its configuration
+// (e.g. PublicURL) before it is built.
+func newServer(t testing.TB, opts ...func(*web.Config)) *testServer {
 	t.Helper()
 	db := testenv.NewDB(t)
 	rdb := testenv.NewRedis(t)
 	svc := tenant.NewService(&tenant.DB{Pool: db.App}, tenant.GenerateKeys(), tenant.NewLimiter(rdb, testenv.Prefix(), tenant.Limits{}))
 	svc.Password = tenant.FastPasswordParams
 	svc.OnSignup = []tenant.SignupHook{metering.TrialHook(metering.DefaultTrial), seats.TrialHook(seats.DefaultTrial)}
-	for _, o := range opts {
-		o(svc)
-	}
 	meter := metering.NewMeter(svc.DB)
 	meter.Start()
 	t.Cleanup(meter.Close)
@@ -69,9 +68,13 @@ func newServer(t testing.TB, opts ...func(*tenant.Service)) *testServer {
 	routingSetup := &setup.Service{DB: svc.DB}
 	contactSvc := contacts.New(svc.DB, routing.New(rdb, prefix), routingSetup, meter, nil)
 	contactSvc.Notify = live.NewPublisher(rdb, prefix, nil).Notify
-	srv, err := web.New(web.Config{Tenants: svc, Pool: db.App, Redis: rdb, PublicURL: "http://cic.test", RedisPrefix: prefix, BodyLimit: 64 << 10,
+	cfg := web.Config{Tenants: svc, Pool: db.App, Redis: rdb, PublicURL: "http://cic.test", RedisPrefix: prefix, BodyLimit: 64 << 10,
 		Meter: meter, Seats: seatSvc, Billing: bill, OperatorToken: operatorToken, Setup: routingSetup, Contacts: contactSvc,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := web.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

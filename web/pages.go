@@ -46,7 +46,7 @@ func navFor(r cic.Role) []navItem {
 		items = append(items, navItem{"/wallboard", "Wallboard"})
 	}
 	if r.Manages() {
-		items = append(items, navItem{"/routing", "Routing"})
+		items = append(items, navItem{"/routing", "Routing"}, navItem{"/chat-widgets", "Chat widgets"})
 	}
 	if r.In(cic.RoleOwner, cic.RoleAdmin, cic.RoleSupervisor) {
 		items = append(items, navItem{"/users", "Users"})

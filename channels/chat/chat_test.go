@@ -13,6 +13,7 @@ import (
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/channels/chat"
 	"github.com/cic-platform/cic/routing/contacts"
+	"github.com/cic-platform/cic/tenant"
 )
 
 func TestChatOrigin_NormalizedExactlyNoWildcards(t *testing.T) {
@@ -388,5 +389,70 @@ func TestChatLeave_BeforeAcceptAbandons_NotMetered_AfterAcceptOnlyNoted(t *testi
 	}
 	if metered != 1 || left != 1 {
 		t.Fatalf("metered %d contacts (want 1: only the accepted one), customer_left events %d (want 1)", metered, left)
+	}
+}
+
+// TestChatWidget_SetOrigins_ReplacesTheAllowListAtOnce: the new list
+// holds from the next call (a chat's reconnect included), is validated
+// like a new widget's, audited, managers only, per tenant, and a revoked
+// widget stays revoked.
+func TestChatWidget_SetOrigins_ReplacesTheAllowListAtOnce(t *testing.T) {
+	w := newWorld(t)
+	a := w.company(t, "acme", 1)
+	b := w.company(t, "bravo", 0)
+	c := tctx(t)
+	st, err := w.chat.Start(c, a.widget.Key, site, "192.0.2.1", chat.StartInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const shop2 = "https://shop2.example"
+	got, err := w.chat.SetWidgetOrigins(c, a.owner.Actor, a.widget.ID, []string{" HTTPS://Shop2.example:443 ", shop2, "http://127.0.0.1:8080"})
+	if err != nil || strings.Join(got.AllowedOrigins, " ") != shop2+" http://127.0.0.1:8080" {
+		t.Fatalf("set origins: %+v %v", got, err)
+	}
+	if _, err := w.chat.Start(c, a.widget.Key, site, "192.0.2.1", chat.StartInput{}); code(err) != "origin_not_allowed" {
+		t.Errorf("start from the removed origin: %v", err)
+	}
+	if _, err := w.chat.Authenticate(c, st.Token, site); code(err) != "origin_not_allowed" {
+		t.Errorf("open chat of the removed origin reconnects: %v", err)
+	}
+	if _, err := w.chat.Start(c, a.widget.Key, shop2, "192.0.2.1", chat.StartInput{}); err != nil {
+		t.Errorf("start from the added origin: %v", err)
+	}
+	for _, tc := range []struct {
+		name    string
+		who     tenant.Actor
+		id      uuid.UUID
+		origins []string
+		code    string
+	}{
+		{"agent", a.agents[0].Actor, a.widget.ID, []string{site}, "forbidden"},
+		{"no origin", a.owner.Actor, a.widget.ID, nil, "invalid_origin"},
+		{"wildcard", a.owner.Actor, a.widget.ID, []string{"https://*.example"}, "invalid_origin"},
+		{"a URL, not an origin", a.owner.Actor, a.widget.ID, []string{"https://shop.example/cart"}, "invalid_origin"},
+		{"another tenant's widget", b.owner.Actor, a.widget.ID, []string{site}, "not_found"},
+		{"no such widget", a.owner.Actor, uuid.New(), []string{site}, "not_found"},
+	} {
+		if _, err := w.chat.SetWidgetOrigins(c, tc.who, tc.id, tc.origins); code(err) != tc.code {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
+		}
+	}
+	if _, err := w.chat.RevokeWidget(c, a.owner.Actor, a.widget.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.chat.SetWidgetOrigins(c, a.owner.Actor, a.widget.ID, []string{site}); code(err) != "widget_revoked" {
+		t.Errorf("revoked widget: %v", err)
+	}
+	ws, err := w.chat.ListWidgets(c, a.owner.Actor)
+	if err != nil || len(ws) != 1 || strings.Join(ws[0].AllowedOrigins, " ") != shop2+" http://127.0.0.1:8080" || ws[0].RevokedAt == nil {
+		t.Fatalf("A's widget after all: %+v %v", ws, err)
+	}
+	if bw, err := w.chat.ListWidgets(c, b.owner.Actor); err != nil || len(bw) != 1 || bw[0].AllowedOrigins[0] != site {
+		t.Fatalf("B's widget: %+v %v", bw, err)
+	}
+	var n int
+	if err := w.db.Owner.QueryRow(c, `SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = 'chat_widget.origins'`,
+		a.owner.TenantID).Scan(&n); err != nil || n != 1 {
+		t.Errorf("audit entries %d %v, want 1", n, err)
 	}
 }

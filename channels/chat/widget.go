@@ -114,23 +114,30 @@ func validateWidget(in WidgetInput) (WidgetInput, error) {
 	if in.QueueID == uuid.Nil {
 		return in, cic.Codef(cic.EINVALID, "invalid_queue", "queue_id names the queue the widget's chats go to.")
 	}
-	if len(in.AllowedOrigins) == 0 || len(in.AllowedOrigins) > 20 {
-		return in, cic.Codef(cic.EINVALID, "invalid_origin", "List from 1 to 20 allowed origins (the sites that carry the widget).")
+	var err error
+	in.AllowedOrigins, err = normalizeOrigins(in.AllowedOrigins)
+	return in, err
+}
+
+// normalizeOrigins checks an allow-list: 1 to 20 origins, each
+// normalized, duplicates dropped.
+func normalizeOrigins(origins []string) ([]string, error) {
+	if len(origins) == 0 || len(origins) > 20 {
+		return nil, cic.Codef(cic.EINVALID, "invalid_origin", "List from 1 to 20 allowed origins (the sites that carry the widget).")
 	}
 	seen := map[string]bool{}
 	var out []string
-	for _, o := range in.AllowedOrigins {
+	for _, o := range origins {
 		n, err := NormalizeOrigin(strings.TrimSpace(o))
 		if err != nil {
-			return in, err
+			return nil, err
 		}
 		if !seen[n] {
 			seen[n] = true
 			out = append(out, n)
 		}
 	}
-	in.AllowedOrigins = out
-	return in, nil
+	return out, nil
 }
 
 func newWidgetKey(tenantID uuid.UUID) string {
@@ -214,6 +221,44 @@ func (s *Service) ListWidgets(ctx context.Context, a tenant.Actor) ([]Widget, er
 	return out, nil
 }
 
+// SetWidgetOrigins replaces the allow-list of a live widget: from the
+// next call on, only these sites may use it. A revoked widget stays
+// revoked (ECONFLICT).
+func (s *Service) SetWidgetOrigins(ctx context.Context, a tenant.Actor, id uuid.UUID, origins []string) (Widget, error) {
+	if !a.Role.Manages() {
+		return Widget{}, errManagersOnly
+	}
+	origins, err := normalizeOrigins(origins)
+	if err != nil {
+		return Widget{}, err
+	}
+	var w Widget
+	err = s.DB.Tx(ctx, a.TenantID, func(tx pgx.Tx) error {
+		var before []string
+		var revoked bool
+		err := tx.QueryRow(ctx, `SELECT allowed_origins, revoked_at IS NOT NULL FROM chat_widgets WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+			a.TenantID, id).Scan(&before, &revoked)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return errWidgetNotFound
+		case err != nil:
+			return fmt.Errorf("chat widget: %w", err)
+		case revoked:
+			return cic.Codef(cic.ECONFLICT, "widget_revoked", "This chat widget is revoked; create a new one.")
+		}
+		w, err = scanWidget(tx.QueryRow(ctx, `UPDATE chat_widgets SET allowed_origins = $3 WHERE tenant_id = $1 AND id = $2 RETURNING `+widgetColumns,
+			a.TenantID, id, origins))
+		if err != nil {
+			return fmt.Errorf("update chat widget: %w", err)
+		}
+		return tenant.Audit(ctx, tx, a, "chat_widget.origins", "chat_widget", id.String(),
+			map[string]any{"before": before, "allowed_origins": origins})
+	})
+	return w, err
+}
+
+var errWidgetNotFound = cic.Codef(cic.ENOTFOUND, "not_found", "No such chat widget.")
+
 // RevokeWidget stops a widget at once: no new chats, and the visitors of
 // its open chats are refused at their next connection. Revoking twice is
 // harmless.
@@ -227,7 +272,7 @@ func (s *Service) RevokeWidget(ctx context.Context, a tenant.Actor, id uuid.UUID
 		w, err = scanWidget(tx.QueryRow(ctx, `UPDATE chat_widgets SET revoked_at = coalesce(revoked_at, now())
 			WHERE tenant_id = $1 AND id = $2 RETURNING `+widgetColumns, a.TenantID, id))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return cic.Codef(cic.ENOTFOUND, "not_found", "No such chat widget.")
+			return errWidgetNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("revoke chat widget: %w", err)
