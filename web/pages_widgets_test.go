@@ -165,7 +165,7 @@ func TestWidgetPages_OwnersAndAdminsOnly_PerTenant(t *testing.T) {
 			t.Errorf("%s: the navigation offers the widgets page", role)
 		}
 		for path, form := range map[string]url.Values{
-			"/chat-widgets":                   {"queue_id": {rc.queue}, "allowed_origins": {"https://evil.example"}},
+			"/chat-widgets":                    {"queue_id": {rc.queue}, "allowed_origins": {"https://evil.example"}},
 			"/chat-widgets/" + id + "/origins": {"allowed_origins": {"https://evil.example"}},
 			"/chat-widgets/" + id + "/revoke":  {},
 		} {
