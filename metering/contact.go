@@ -22,6 +22,9 @@ type HandledContact struct {
 	Department string    `json:"department"`
 	Campaign   string    `json:"campaign"`
 	Agent      string    `json:"agent"`
+	// QueueCostCentre is the queue's cost centre; empty: the cost centre
+	// of the tenant's queue named Queue, if there is one.
+	QueueCostCentre string `json:"queue_cost_centre"`
 }
 
 // ItemError is why one contact of a batch was refused; the others go on.
@@ -84,10 +87,10 @@ func validate(c *HandledContact, now time.Time) *ItemError {
 	if c.HandledAt.After(now.Add(24*time.Hour)) || c.HandledAt.Before(now.Add(-366*24*time.Hour)) {
 		return bad("invalid_handled_at", "handled_at must be within the last year and not in the future.")
 	}
-	for _, d := range []*string{&c.Queue, &c.Department, &c.Campaign, &c.Agent} {
+	for _, d := range []*string{&c.Queue, &c.Department, &c.Campaign, &c.Agent, &c.QueueCostCentre} {
 		v, ok := cleanDim(*d)
 		if !ok {
-			return bad("invalid_dimension", "queue, department, campaign and agent must be text of at most 200 characters.")
+			return bad("invalid_dimension", "queue, department, campaign, agent and queue_cost_centre must be text of at most 200 characters.")
 		}
 		*d = v
 	}

@@ -403,13 +403,14 @@ func queueWrites(b *pgx.Batch, p *pending, r *tenantReads, outs map[*request]out
 		bid                                       = make([]*uuid.UUID, n)
 		num, den                                  = make([]int64, n), make([]int64, n)
 		channel, direction, queue, dept, campaign = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		agent, source                             = make([]string, n), make([]string, n)
+		agent, source, queueCC                    = make([]string, n), make([]string, n), make([]string, n)
 		handled                                   = make([]time.Time, n)
 	)
 	for k, i := range fresh {
 		c := p.contacts[i]
 		cid[k], channel[k], direction[k], handled[k] = c.ID, c.Channel, c.Direction, c.HandledAt
 		queue[k], dept[k], campaign[k], agent[k], source[k] = c.Queue, c.Department, c.Campaign, c.Agent, p.source[i]
+		queueCC[k] = c.QueueCostCentre
 		if bi := src[k]; bi >= 0 {
 			id := d.usable[bi].ID
 			bid[k], num[k], den[k] = &id, d.usable[bi].PriceMinor, d.usable[bi].Contacts
@@ -418,17 +419,19 @@ func queueWrites(b *pgx.Batch, p *pending, r *tenantReads, outs map[*request]out
 		}
 	}
 	queueEnter(b, p.tenant)
-	// The department's cost centre is snapshotted with the record, so a
-	// later rename does not rewrite history.
+	// The department's and the queue's cost centres are snapshotted with
+	// the record (chargeback allocates by them), so a later change does not
+	// rewrite history. A queue cost centre given by the caller wins.
 	b.Queue(`INSERT INTO meter_records (tenant_id, contact_id, bundle_id, cost_num, cost_den, currency,
-			channel, direction, handled_at, queue, department, cost_centre, campaign, agent, source)
+			channel, direction, handled_at, queue, department, cost_centre, campaign, agent, source, queue_cost_centre)
 		SELECT $1, u.cid, u.bid, u.num, u.den, $2, u.channel, u.direction, u.handled, u.queue, u.dept,
-			coalesce(d.cost_centre, ''), u.campaign, u.agent, u.source
+			coalesce(d.cost_centre, ''), u.campaign, u.agent, u.source, coalesce(nullif(u.qcc, ''), q.cost_centre, '')
 		FROM unnest($3::text[], $4::uuid[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::timestamptz[],
-			$10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
-			AS u(cid, bid, num, den, channel, direction, handled, queue, dept, campaign, agent, source)
-		LEFT JOIN departments d ON d.tenant_id = $1 AND lower(d.name) = lower(u.dept) AND u.dept <> ''`,
-		p.tenant, st.Currency, cid, bid, num, den, channel, direction, handled, queue, dept, campaign, agent, source).
+			$10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])
+			AS u(cid, bid, num, den, channel, direction, handled, queue, dept, campaign, agent, source, qcc)
+		LEFT JOIN departments d ON d.tenant_id = $1 AND lower(d.name) = lower(u.dept) AND u.dept <> ''
+		LEFT JOIN queues q ON q.tenant_id = $1 AND lower(q.name) = lower(u.queue) AND u.queue <> '' AND u.qcc = ''`,
+		p.tenant, st.Currency, cid, bid, num, den, channel, direction, handled, queue, dept, campaign, agent, source, queueCC).
 		Exec(func(tag pgconn.CommandTag) error {
 			if tag.RowsAffected() != int64(n) {
 				return fmt.Errorf("insert meter records: %d of %d inserted", tag.RowsAffected(), n)

@@ -255,6 +255,18 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 				return fmt.Errorf("%s: %w", q.sql[:30], err)
 			}
 		}
+		// Chargeback's tables: a report with one stored file.
+		report := uuid.New()
+		for _, q := range []string{
+			`INSERT INTO reports (tenant_id, id, trigger, period_from, period_to, dimension, currency, expires_at)
+				VALUES ($1, $2, 'request', '2026-01-01', '2026-02-01', 'cost_centre', 'EUR', now() + interval '1 day')`,
+			`INSERT INTO report_files (tenant_id, report_id, format, encoding) VALUES ($1, $2, 'csv', 'gzip')`,
+			`INSERT INTO report_chunks (tenant_id, report_id, format, seq, data) VALUES ($1, $2, 'csv', 0, '\x00')`,
+		} {
+			if _, err := tx.Exec(c, q, r.Tenant.ID, report); err != nil {
+				return fmt.Errorf("%s: %w", q[:30], err)
+			}
+		}
 		return nil
 	})
 	if err != nil {

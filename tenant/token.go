@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -97,6 +98,15 @@ func LoadOrCreateKeys(path string) (*Keys, error) {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
 	return ParseKeys(string(b))
+}
+
+// Derive returns a secret for purpose (e.g. signing download links)
+// derived from the signing key: replicas that share the key (JWT_KEYS or
+// the key file) share it, and rotating the key changes it.
+func (k *Keys) Derive(purpose string) []byte {
+	m := hmac.New(sha256.New, k.signing.Seed())
+	m.Write([]byte("cic/derived-secret/" + purpose))
+	return m.Sum(nil)
 }
 
 func keyID(pub ed25519.PublicKey) string {

@@ -32,6 +32,31 @@ func (db *DB) Tx(ctx context.Context, tenantID uuid.UUID, fn func(pgx.Tx) error)
 	return db.tx(ctx, "app.tenant_id", tenantID.String(), fn)
 }
 
+// SnapshotTx runs fn in a read-only REPEATABLE READ transaction scoped to
+// tenantID, on a connection of its own outside the pool: for long reads
+// (a report streaming a million rows) whose queries must all see one
+// snapshot, and which must not hold a pooled connection that the writes
+// they cause (the report's file) are waiting for.
+func (db *DB) SnapshotTx(ctx context.Context, tenantID uuid.UUID, fn func(pgx.Tx) error) (err error) {
+	if tenantID == uuid.Nil {
+		return errors.New("tenant tx: nil tenant id")
+	}
+	conn, err := pgx.ConnectConfig(ctx, db.Pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err = tx.Exec(ctx, `SELECT set_config('app.tenant_id', $1, true)`, tenantID.String()); err != nil {
+		return fmt.Errorf("set app.tenant_id: %w", err)
+	}
+	return fn(tx)
+}
+
 // MultiTx runs fn in one transaction that visits several tenants in turn:
 // enter(id) switches app.tenant_id for the statements that follow, so RLS
 // still confines each statement to one tenant. It exists for group commit

@@ -69,6 +69,9 @@ type ingestItem struct {
 	Department string `json:"department"`
 	Campaign   string `json:"campaign"`
 	Agent      string `json:"agent"`
+	// QueueCostCentre: chargeback's cost centre for the queue; empty takes
+	// the cost centre of the tenant's queue named Queue.
+	QueueCostCentre string `json:"queue_cost_centre"`
 }
 
 // decodeItem reads one item; what is wrong with it is reported under the
@@ -82,7 +85,7 @@ func decodeItem(raw json.RawMessage) (metering.HandledContact, *metering.ItemErr
 			Message: "The item is not a valid contact: " + jsonProblem(err) + "."}
 	}
 	hc := metering.HandledContact{ID: it.ID, Channel: it.Channel, Direction: it.Direction, Queue: it.Queue,
-		Department: it.Department, Campaign: it.Campaign, Agent: it.Agent}
+		Department: it.Department, Campaign: it.Campaign, Agent: it.Agent, QueueCostCentre: it.QueueCostCentre}
 	if it.HandledAt != "" {
 		t, err := time.Parse(time.RFC3339, strings.TrimSpace(it.HandledAt))
 		if err != nil {

@@ -141,13 +141,13 @@ func (s *Service) meter(ctx context.Context, tenantID, id uuid.UUID) error {
 	var accepted time.Time
 	err := s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `SELECT c.channel, c.direction, c.accepted_at, coalesce(q.name, ''), coalesce(d.name, ''),
-				c.campaign, coalesce(u.email, '')
+				c.campaign, coalesce(u.email, ''), coalesce(q.cost_centre, '')
 			FROM contacts c
 			LEFT JOIN queues q ON q.tenant_id = c.tenant_id AND q.id = c.queue_id
 			LEFT JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.agent_id
 			LEFT JOIN departments d ON d.tenant_id = u.tenant_id AND d.id = u.department_id
 			WHERE c.tenant_id = $1 AND c.id = $2 AND c.accepted_at IS NOT NULL`, tenantID, id).
-			Scan(&hc.Channel, &hc.Direction, &accepted, &hc.Queue, &hc.Department, &hc.Campaign, &hc.Agent)
+			Scan(&hc.Channel, &hc.Direction, &accepted, &hc.Queue, &hc.Department, &hc.Campaign, &hc.Agent, &hc.QueueCostCentre)
 	})
 	if err != nil {
 		return fmt.Errorf("contact to meter: %w", err)
