@@ -17,6 +17,14 @@ var errNoToken = cic.Codef(cic.EUNAUTHORIZED, "unauthenticated", "Log in first: 
 // requireBearer authenticates API calls. Only the Authorization header
 // counts: the API never reads the page cookies, so it needs no CSRF check.
 func (s *Server) requireBearer(c *fiber.Ctx) error {
+	if err := s.authenticateBearer(c); err != nil {
+		return err
+	}
+	return c.Next()
+}
+
+// authenticateBearer sets the principal of the request's bearer token.
+func (s *Server) authenticateBearer(c *fiber.Ctx) error {
 	h := c.Get(fiber.HeaderAuthorization)
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
@@ -27,7 +35,7 @@ func (s *Server) requireBearer(c *fiber.Ctx) error {
 		return err
 	}
 	s.setPrincipal(c, p)
-	return c.Next()
+	return nil
 }
 
 func (s *Server) setPrincipal(c *fiber.Ctx, p tenant.Principal) {

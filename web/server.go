@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cic-platform/cic/billing"
+	"github.com/cic-platform/cic/billing/chargeback"
 	"github.com/cic-platform/cic/channels/chat"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/routing"
@@ -80,6 +81,11 @@ type Config struct {
 	// Chat is the web chat channel; nil builds one on the app's database,
 	// Contacts, Setup and Redis.
 	Chat *chat.Service
+	// Reports makes finance's chargeback reports; nil turns the report
+	// routes off. Without a link key of its own, its download links are
+	// signed with a key derived from the JWT signing key (shared by the
+	// replicas that share JWT_KEYS).
+	Reports *chargeback.Service
 }
 
 // Server is the Fiber application with its dependencies.
@@ -123,6 +129,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Setup.OnChange == nil {
 		// Routing follows the admin's changes through this hook only.
 		cfg.Setup.OnChange = cfg.Contacts.SetupChanged
+	}
+	if cfg.Reports != nil && len(cfg.Reports.Links.Key) == 0 && cfg.Tenants.Keys != nil {
+		cfg.Reports.Links.Key = cfg.Tenants.Keys.Derive("report-download-links")
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Scheme == "https" {
@@ -264,6 +273,7 @@ func (s *Server) routes() {
 	s.api = api
 	s.chatRoutes()
 	s.deskRoutes()
+	s.reportRoutes()
 	api.Use(s.apiNotFound)
 
 	// Stripe (or the local checkout) calls this; the signature is the
