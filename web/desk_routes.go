@@ -5,7 +5,7 @@ import (
 )
 
 // deskRoutes registers the agent desktop, the supervisor wallboard, the
-// KPI API and the routing admin pages.
+// KPI API and page, and the routing admin pages.
 //
 // The desk and the wallboard are live: contacts.Service.Notify publishes
 // every routing change on the tenant's channel (package live), and this
@@ -37,6 +37,7 @@ func (s *Server) deskRoutes() {
 	app.Get("/wallboard/live", session, s.wallboardLive)
 	app.Get("/wallboard/chart", session, s.wallboardChart)
 	app.Get("/wallboard/events", session, s.wallboardEvents(hub))
+	app.Get("/kpis", csrf, auth, s.kpisPage)
 
 	app.Get("/routing", csrf, auth, s.routingPage)
 	app.Post("/routing/skills", csrf, auth, s.routingSkillCreate)

@@ -43,7 +43,7 @@ func (s *Server) apiKPIs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	q, err := kpiQuery(c, time.Now())
+	q, err := kpiQuery(c, time.Now(), 7)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,9 @@ func (s *Server) apiKPIs(c *fiber.Ctx) error {
 	return c.JSON(kpiAnswer{From: q.From.Format(time.DateOnly), To: q.To.Format(time.DateOnly), QueueID: q.QueueID, KPIs: ks})
 }
 
-func kpiQuery(c *fiber.Ctx, now time.Time) (contacts.KPIQuery, error) {
+// kpiQuery reads ?from, ?to and ?queue_id; by default the period is the
+// last days UTC days, today included, and every queue.
+func kpiQuery(c *fiber.Ctx, now time.Time, days int) (contacts.KPIQuery, error) {
 	var q contacts.KPIQuery
 	day := func(name string) (time.Time, bool, error) {
 		v := c.Query(name)
@@ -79,7 +81,7 @@ func kpiQuery(c *fiber.Ctx, now time.Time) (contacts.KPIQuery, error) {
 		return q, err
 	}
 	if !ok {
-		from = to.AddDate(0, 0, -6)
+		from = to.AddDate(0, 0, 1-days)
 	}
 	q.From, q.To = from, to
 	if v := c.Query("queue_id"); v != "" {

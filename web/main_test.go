@@ -38,6 +38,10 @@ type testServer struct {
 	Meter   *metering.Meter
 	Billing *billing.Service
 	Seats   *seats.Service
+	// Setup and Contacts are the routing services the server uses, for
+	// tests that seed contacts without the API.
+	Setup    *setup.Service
+	Contacts *contacts.Service
 }
 
 // operatorToken opens the operator API in tests.
@@ -78,7 +82,7 @@ func newServer(t testing.TB, opts ...func(*web.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{Server: srv, Tenants: svc, DB: db, Rdb: rdb, Meter: meter, Seats: seatSvc, Billing: bill}
+	return &testServer{Server: srv, Tenants: svc, DB: db, Rdb: rdb, Meter: meter, Seats: seatSvc, Billing: bill, Setup: routingSetup, Contacts: contactSvc}
 }
 
 // answer is a decoded response.

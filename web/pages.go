@@ -13,7 +13,6 @@ import (
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/billing"
-	"github.com/cic-platform/cic/billing/chargeback"
 	"github.com/cic-platform/cic/tenant"
 	"github.com/cic-platform/cic/tenant/seats"
 )
@@ -44,7 +43,7 @@ func navFor(r cic.Role) []navItem {
 		items = append(items, navItem{"/desk", "Desk"})
 	}
 	if r.In(cic.RoleSupervisor, cic.RoleAdmin, cic.RoleOwner) {
-		items = append(items, navItem{"/wallboard", "Wallboard"})
+		items = append(items, navItem{"/wallboard", "Wallboard"}, navItem{"/kpis", "KPIs"})
 	}
 	if r.Manages() {
 		items = append(items, navItem{"/routing", "Routing"}, navItem{"/chat-widgets", "Chat widgets"})
@@ -60,9 +59,6 @@ func navFor(r cic.Role) []navItem {
 	}
 	if billing.CanView(r) {
 		items = append(items, navItem{"/billing", "Billing"})
-	}
-	if chargeback.CanUse(r) {
-		items = append(items, navItem{"/reports", "Reports"})
 	}
 	if r.Manages() {
 		items = append(items, navItem{"/audit", "Audit log"})
@@ -84,19 +80,26 @@ var pageFuncs = template.FuncMap{
 	"list":    func(v ...any) []any { return v },
 }
 
-// parsePages builds one template set per page: the layout plus the page.
+// parsePages builds one template set per page: the layout, the partials
+// (templates/_*.html, pieces such as charts that several pages show) and
+// the page.
 func parsePages() (map[string]*template.Template, error) {
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("list templates: %w", err)
 	}
+	partials, err := fs.Glob(templateFS, "templates/_*.html")
+	if err != nil {
+		return nil, fmt.Errorf("list partials: %w", err)
+	}
 	out := map[string]*template.Template{}
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if base == "layout" {
+		if base == "layout" || strings.HasPrefix(base, "_") {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFS, "templates/layout.html", n)
+		files := append([]string{"templates/layout.html"}, partials...)
+		t, err := template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFS, append(files, n)...)
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", n, err)
 		}

@@ -39,14 +39,9 @@ func newSeatChart(points []seats.UsagePoint, unit string) *seatChart {
 		ch.Limit = max(ch.Limit, p.Limit)
 	}
 	top := float64(niceCeil(int64(max(ch.Peak, ch.Limit, 1))))
-	plotH := float64(ch.Bottom - ch.Top)
-	y := func(v int) float64 { return float64(ch.Bottom) - float64(v)*plotH/top }
-	for _, v := range []int{0, int(top) / 2, int(top)} {
-		if n := len(ch.YLabels); n > 0 && ch.YLabels[n-1].Text == strconv.Itoa(v) {
-			continue
-		}
-		ch.YLabels = append(ch.YLabels, chartLabel{X: ch.Left - 6, Y: int(y(v)) + 4, At: int(y(v)), Text: strconv.Itoa(v)})
-	}
+	scale, yLabels := yAxis(ch.Left, ch.Top, ch.Bottom, top)
+	ch.YLabels = yLabels
+	y := func(v int) float64 { return scale(float64(v)) }
 	slot := float64(ch.Right-ch.Left) / float64(len(points))
 	barW := max(slot*0.8, 0.6)
 	var line strings.Builder

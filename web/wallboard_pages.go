@@ -37,7 +37,7 @@ func (s *Server) wallboardPage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, "wallboard", pageData{Title: "Wallboard", Data: wallboardPageData{Board: w, Chart: newVolumeChart(hs), Poll: 3}})
+	return s.render(c, "wallboard", pageData{Title: "Wallboard", Data: wallboardPageData{Board: w, Chart: newVolumeChart("volume-chart", hs, "hour"), Poll: 3}})
 }
 
 // wallboardLive is what the wallboard page polls: the API's answer, with
@@ -60,7 +60,7 @@ func (s *Server) wallboardChart(c *fiber.Ctx) error {
 		return jsonError(c, err)
 	}
 	var buf bytes.Buffer
-	if err := s.pages["wallboard"].ExecuteTemplate(&buf, "volume-chart", newVolumeChart(hs)); err != nil {
+	if err := s.pages["wallboard"].ExecuteTemplate(&buf, "volume-chart", newVolumeChart("volume-chart", hs, "hour")); err != nil {
 		return fmt.Errorf("render chart: %w", err)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
@@ -80,9 +80,11 @@ func (s *Server) wallboardEvents(hub *live.Subscriber) fiber.Handler {
 }
 
 // volumeChart is the server-rendered SVG of the contacts that entered a
-// queue per hour: accepted, abandoned and the rest (waiting or gone
-// otherwise), stacked.
+// queue per hour (the wallboard) or per day (the KPI page): accepted,
+// abandoned and the rest (waiting or gone otherwise), stacked.
 type volumeChart struct {
+	ID            string
+	Unit          string // "hour" or "day"
 	Width, Height int
 	Left, Right   int
 	Top, Bottom   int
@@ -101,35 +103,38 @@ type volumePart struct {
 	Class, Y, H string
 }
 
-func newVolumeChart(hs []contacts.HourVolume) *volumeChart {
-	ch := &volumeChart{Width: 700, Height: 180, Left: 40, Right: 692, Top: 10, Bottom: 152}
+// newVolumeChart draws hs, each the contacts of one hour, or of one UTC
+// day when unit is "day".
+func newVolumeChart(id string, hs []contacts.HourVolume, unit string) *volumeChart {
+	ch := &volumeChart{ID: id, Unit: unit, Width: 700, Height: 180, Left: 40, Right: 692, Top: 10, Bottom: 152}
+	label, layout := "15:04", "2006-01-02 15:04 UTC"
+	if unit == "day" {
+		label, layout = "01-02", "2006-01-02"
+	}
 	peak := 0
 	for _, h := range hs {
 		peak = max(peak, h.Offered)
 		ch.Total += h.Offered
 	}
 	top := float64(niceCeil(int64(max(peak, 1))))
-	plotH := float64(ch.Bottom - ch.Top)
-	y := func(v float64) float64 { return float64(ch.Bottom) - v*plotH/top }
-	for _, v := range []int{0, int(top) / 2, int(top)} {
-		if n := len(ch.YLabels); n > 0 && ch.YLabels[n-1].Text == strconv.Itoa(v) {
-			continue
-		}
-		ch.YLabels = append(ch.YLabels, chartLabel{X: ch.Left - 6, Y: int(y(float64(v))) + 4, At: int(y(float64(v))), Text: strconv.Itoa(v)})
-	}
+	y, yLabels := yAxis(ch.Left, ch.Top, ch.Bottom, top)
+	ch.YLabels = yLabels
 	if len(hs) == 0 {
 		return ch
 	}
 	slot := float64(ch.Right-ch.Left) / float64(len(hs))
 	barW := slot * 0.7
+	every := labelEvery(len(hs))
 	for i, h := range hs {
 		x0 := float64(ch.Left) + float64(i)*slot
-		ch.XLabels = append(ch.XLabels, chartLabel{X: int(x0 + slot/2), Y: ch.Bottom + 16, Text: h.Hour.UTC().Format("15:04")})
+		if i%every == 0 {
+			ch.XLabels = append(ch.XLabels, chartLabel{X: int(x0 + slot/2), Y: ch.Bottom + 16, Text: h.Hour.UTC().Format(label)})
+		}
 		if h.Offered == 0 {
 			continue
 		}
 		b := volumeBar{X: f1(x0 + (slot-barW)/2), W: f1(barW),
-			Title: fmt.Sprintf("%s UTC: %d contacts, %d accepted, %d abandoned", h.Hour.UTC().Format("2006-01-02 15:04"), h.Offered, h.Accepted, h.Abandoned)}
+			Title: fmt.Sprintf("%s: %d contacts, %d accepted, %d abandoned", h.Hour.UTC().Format(layout), h.Offered, h.Accepted, h.Abandoned)}
 		base := 0.0
 		for _, part := range []struct {
 			class string
