@@ -27,27 +27,55 @@ const (
 	progressFiles    = 99
 )
 
+// errBusy: another worker is producing the report right now (a
+// duplicate delivery); asynq retries later, and by then it is done.
+var errBusy = errors.New("report is being produced by another worker")
+
 // Generate produces one report: the plan from an aggregate pass, the
 // per-contact CSV from a streaming pass (both in one snapshot), the
 // comparison period, the groups CSV and the PDF; then it marks the report
 // done and tells whoever is waiting. It starts over from nothing when run
 // again on a report that is not done (a retry after a crash), and does
-// nothing on one that is.
+// nothing on one that is. Two runs of one report never overlap: each
+// holds the report's advisory lock in its snapshot transaction.
 func (s *Service) Generate(ctx context.Context, tenantID, id uuid.UUID) error {
-	r, err := s.claim(ctx, tenantID, id)
-	if err != nil || r.Status == StatusDone {
+	var r Report
+	produced := false
+	err := s.DB.SnapshotTx(ctx, tenantID, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7321))`, "report:"+id.String()).Scan(&locked); err != nil {
+			return err
+		}
+		if !locked {
+			return errBusy
+		}
+		var err error
+		if r, err = s.claim(ctx, tenantID, id); err != nil || r.Status == StatusDone {
+			return err
+		}
+		if err := s.produce(ctx, tx, &r); err != nil {
+			return err
+		}
+		produced = true
+		return nil
+	})
+	if err != nil || !produced {
 		return err
 	}
+	s.notify(ctx, r)
+	return nil
+}
+
+// produce makes a claimed report's files and marks it done; tx is the
+// snapshot every read of the report's data goes through.
+func (s *Service) produce(ctx context.Context, tx pgx.Tx, r *Report) error {
+	tenantID, id := r.TenantID, r.ID
 	st := s.store()
 	if err := st.Delete(ctx, s.DB, tenantID, id); err != nil {
 		return err
 	}
-	var company string
-	if err := s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
-		t, err := tenant.Get(ctx, tx, tenantID)
-		company = t.Name
-		return err
-	}); err != nil {
+	t, err := tenant.Get(ctx, tx, tenantID)
+	if err != nil {
 		return err
 	}
 	prog := s.startProgress(ctx, tenantID, id)
@@ -56,7 +84,7 @@ func (s *Service) Generate(ctx context.Context, tenantID, id uuid.UUID) error {
 	cur := period{tenantID: tenantID, from: r.From, to: r.To}
 	prev := period{tenantID: tenantID, from: r.From.Add(-r.To.Sub(r.From)), to: r.From}
 	var sum *Summary
-	err = s.DB.SnapshotTx(ctx, tenantID, func(tx pgx.Tx) error {
+	err = func() error {
 		agg, err := readAggregate(ctx, tx, cur)
 		if err != nil {
 			return err
@@ -90,19 +118,18 @@ func (s *Service) Generate(ctx context.Context, tenantID, id uuid.UUID) error {
 		if err != nil {
 			return err
 		}
-		sum, err = summarize(r, company, plan, agg, res, prevGroups, prevPlan, prev, bundles, invoiced)
+		sum, err = summarize(*r, t.Name, plan, agg, res, prevGroups, prevPlan, prev, bundles, invoiced)
 		return err
-	})
+	}()
 	if err != nil {
 		return err
 	}
 	prog.set(progressStreamed)
 	r.Summary = sum
-	groupsCSV := GroupsCSV(r)
-	if err := writeSmall(ctx, st, s.DB, tenantID, id, FormatGroups, groupsCSV); err != nil {
+	if err := writeSmall(ctx, st, s.DB, tenantID, id, FormatGroups, GroupsCSV(*r)); err != nil {
 		return err
 	}
-	pdf, err := PDF(r, s.now())
+	pdf, err := PDF(*r, s.now())
 	if err != nil {
 		return err
 	}
@@ -111,11 +138,7 @@ func (s *Service) Generate(ctx context.Context, tenantID, id uuid.UUID) error {
 	}
 	prog.set(progressFiles)
 	prog.stop()
-	if err := s.finish(ctx, r); err != nil {
-		return err
-	}
-	s.notify(ctx, r)
-	return nil
+	return s.finish(ctx, *r)
 }
 
 // claim marks the report running; a report already done is returned as is.

@@ -138,6 +138,9 @@ func (s *Service) run(ctx context.Context, tenantID, reportID uuid.UUID) error {
 		// Purged or never there: nothing to retry.
 		return fmt.Errorf("report %s: %w", reportID, asynq.SkipRetry)
 	}
+	if errors.Is(err, errBusy) {
+		return err
+	}
 	final := finalAttempt(ctx, err)
 	s.logger().ErrorContext(ctx, "report failed", "tenant_id", tenantID, "report_id", reportID, "final", final, "err", err)
 	if merr := s.markFailed(context.WithoutCancel(ctx), tenantID, reportID, final); merr != nil {

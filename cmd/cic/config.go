@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -68,6 +69,11 @@ type Config struct {
 	SelfURL string
 	// OperatorToken opens the platform operator's console and API.
 	OperatorToken string
+	// ReportsDir keeps chargeback report files in this folder (shared by
+	// server and worker replicas); empty keeps them in PostgreSQL.
+	ReportsDir string
+	// ReportsRetention is how long a report and its files are kept.
+	ReportsRetention time.Duration
 }
 
 // envVar documents one setting, for `cic help` and for LoadConfig.
@@ -94,6 +100,8 @@ var envVars = []envVar{
 	{"STRIPE_API_BASE", "", "Stripe API base URL instead of https://api.stripe.com (e.g. stripe-mock)"},
 	{"SELF_URL", "", "URL serve reaches itself at, for the local checkout's webhook call; default: from HTTP_ADDR"},
 	{"OPERATOR_TOKEN", "", "secret of the platform operator (catalogue, failed jobs) at /operator and /api/v1/operator; unset: off"},
+	{"REPORTS_DIR", "", "folder (shared by server and worker) for chargeback report files; unset: kept in PostgreSQL"},
+	{"REPORTS_RETENTION", "90d", "how long chargeback reports and their files are kept (e.g. 90d, 2160h; at least 1h)"},
 }
 
 // Same rule as infra.Migrate's: the role name is spliced into SQL.
@@ -131,6 +139,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		StripeAPIBase:       strings.TrimRight(get("STRIPE_API_BASE", ""), "/"),
 		SelfURL:             strings.TrimRight(get("SELF_URL", ""), "/"),
 		OperatorToken:       get("OPERATOR_TOKEN", ""),
+		ReportsDir:          get("REPORTS_DIR", ""),
 	}
 
 	if err := checkPostgresURL(cfg.DatabaseURL); err != nil {
@@ -210,10 +219,36 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if t := cfg.OperatorToken; t != "" && len(t) < 16 {
 		bad("OPERATOR_TOKEN", "at least 16 characters: it guards the price catalogue")
 	}
+	if d, err := parseRetention(get("REPORTS_RETENTION", "90d")); err != nil {
+		bad("REPORTS_RETENTION", "%v", err)
+	} else {
+		cfg.ReportsRetention = d
+	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
 	return cfg, nil
+}
+
+// parseRetention reads a number of days ("90d") or a Go duration ("2160h").
+func parseRetention(s string) (time.Duration, error) {
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 1 || n > 36500 {
+			return 0, fmt.Errorf("%q: want a number of days (e.g. 90d) or a duration (e.g. 2160h)", s)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("%q: want a number of days (e.g. 90d) or a duration (e.g. 2160h)", s)
+		}
+	}
+	if d < time.Hour {
+		return 0, fmt.Errorf("%q: at least 1h", s)
+	}
+	return d, nil
 }
 
 // selfURL is where serve reaches itself: SELF_URL, else HTTP_ADDR on

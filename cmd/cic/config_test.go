@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -22,6 +23,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	want := Config{
 		DatabaseURL: defaultDatabaseURL, RedisURL: defaultRedisURL, HTTPAddr: ":8080",
 		PublicURL: "http://localhost:8080", DataDir: "./.data", LogLevel: slog.LevelInfo, LogFormat: "text",
+		ReportsRetention: 90 * 24 * time.Hour,
 	}
 	want.AppRole.Name, want.AppRole.Password = "cic_app", "cic_app"
 	if cfg != want {

@@ -91,6 +91,7 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Billing:       a.billing,
 		SelfURL:       cfg.selfURL(),
 		OperatorToken: cfg.OperatorToken,
+		Reports:       newReports(a, cfg, log, nil),
 		Jobs:          jobs,
 		Enqueue:       a.jobs,
 		Tenants:       a.tenants,

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cic-platform/cic/billing"
+	"github.com/cic-platform/cic/billing/chargeback"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/routing"
 	"github.com/cic-platform/cic/routing/contacts"
@@ -45,6 +46,9 @@ func periodicTasks() []periodic {
 	for _, p := range billing.Periodic() {
 		out = append(out, periodic{spec: p.Spec, task: p.Task, queue: billing.TasksQueue, id: p.Task.Type()})
 	}
+	out = append(out,
+		periodic{spec: chargeback.MonthlySchedule, task: chargeback.NewMonthlyTask(), queue: chargeback.TasksQueue, id: chargeback.TypeMonthly},
+		periodic{spec: chargeback.PurgeSchedule, task: chargeback.NewPurgeTask(), queue: chargeback.TasksQueue, id: chargeback.TypePurge})
 	return out
 }
 
@@ -55,6 +59,7 @@ type handlers struct {
 	seats    *seats.Service
 	billing  *billing.Tasks
 	contacts *contacts.Service
+	reports  *chargeback.Service
 }
 
 // taskMux routes every task type the worker runs to its handler.
@@ -74,6 +79,10 @@ func taskMux(h handlers, log *slog.Logger) *asynq.ServeMux {
 	mux.HandleFunc(billing.TypeTopups, bill.HandleTopups)
 	mux.HandleFunc(billing.TypeChargeTopup, bill.HandleChargeTopup)
 	mux.HandleFunc(billing.TypeReconcile, bill.HandleReconcile)
+	mux.HandleFunc(chargeback.TypeGenerate, h.reports.HandleGenerate)
+	mux.HandleFunc(chargeback.TypeMonthly, h.reports.HandleMonthly)
+	mux.HandleFunc(chargeback.TypeMonthlyTenant, h.reports.HandleMonthlyTenant)
+	mux.HandleFunc(chargeback.TypePurge, h.reports.HandlePurge)
 	return mux
 }
 
@@ -116,8 +125,10 @@ func (m *Main) worker(ctx context.Context, cfg Config, log *slog.Logger) error {
 	routingSetup := &setup.Service{DB: a.tenants.DB}
 	contactSvc := contacts.New(a.tenants.DB, routing.New(a.redis, redisPrefix), routingSetup, meter, log)
 
-	mux := taskMux(handlers{tenants: a.tenants, meter: meteringTasks(a, cfg, log), seats: a.seats,
-		billing: &billing.Tasks{Billing: a.billing, Client: a.jobs, Logger: log}, contacts: contactSvc}, log)
+	meterTasks := meteringTasks(a, cfg, log)
+	mux := taskMux(handlers{tenants: a.tenants, meter: meterTasks, seats: a.seats,
+		billing: &billing.Tasks{Billing: a.billing, Client: a.jobs, Logger: log}, contacts: contactSvc,
+		reports: newReports(a, cfg, log, meterTasks.Mailer)}, log)
 
 	srv := asynq.NewServer(redisOpt, asynq.Config{
 		Queues:          queues,

@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/cic-platform/cic/billing"
+	"github.com/cic-platform/cic/billing/chargeback"
 	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/routing"
@@ -89,13 +90,16 @@ func TestPeriodicTasks(t *testing.T) {
 			t.Errorf("%s: no handler in the worker's mux", p.task.Type())
 		}
 	}
-	for _, typ := range []string{tenant.TypePurgeSessions, metering.TypeExpireBundles, metering.TypeLowBalance, seats.TypeSample, contacts.TypeMeterPending} {
+	for _, typ := range []string{tenant.TypePurgeSessions, metering.TypeExpireBundles, metering.TypeLowBalance, seats.TypeSample, contacts.TypeMeterPending,
+		chargeback.TypeMonthly, chargeback.TypePurge} {
 		if !types[typ] {
 			t.Errorf("%s is not scheduled", typ)
 		}
 	}
-	// The one-tenant runs of the metering jobs go to the same handlers.
-	for _, task := range []*asynq.Task{metering.NewTenantExpireBundlesTask(uuid.New()), metering.NewTenantLowBalanceTask(uuid.New())} {
+	// The one-tenant runs of the metering jobs go to the same handlers, and
+	// so do the reports the periodic ones fan out.
+	for _, task := range []*asynq.Task{metering.NewTenantExpireBundlesTask(uuid.New()), metering.NewTenantLowBalanceTask(uuid.New()),
+		chargeback.NewGenerateTask(uuid.New(), uuid.New(), chargeback.TasksQueue), chargeback.NewMonthlyTenantTask(uuid.New(), time.Now(), chargeback.TasksQueue)} {
 		if _, pattern := mux.Handler(task); pattern == "" {
 			t.Errorf("%s (one tenant): no handler", task.Type())
 		}
