@@ -19,7 +19,7 @@ const PDFChartGroups = 12
 // previous period, a bar chart and the table of groups, and the
 // reconciliation of the total with the bundles drawn and the overage.
 // Text is in the PDF core fonts (Windows-1252); other characters show as
-// "?".
+// ".".
 func PDF(r Report, now time.Time) ([]byte, error) {
 	s := r.Summary
 	if s == nil {
@@ -133,7 +133,7 @@ func PDF(r Report, now time.Time) ([]byte, error) {
 		}
 	}
 	line(fmt.Sprintf("Bundle value drawn (%s contacts), exact %s %s", thousands(strconv.FormatInt(rec.BundleContacts, 10)),
-		minorToMajorExact(rec.BundleExactMinor), r.Currency), money(rec.BundleMinor), false)
+		thousands(minorToMajorExact(rec.BundleExactMinor)), r.Currency), money(rec.BundleMinor), false)
 	line(fmt.Sprintf("Overage (%s contacts at the overage price)", thousands(strconv.FormatInt(rec.OverageContacts, 10))), money(rec.OverageMinor), false)
 	line("Total = bundle value drawn + overage", money(rec.BundleMinor+rec.OverageMinor), true)
 	line("Sum of the per-contact lines (EffectiveCost)", money(rec.LinesMinor), false)
