@@ -132,7 +132,8 @@ func kpiCharts(rows []kpiDay, days []string, queues []setup.Queue, only *uuid.UU
 		return out
 	}
 	if only == nil {
-		return newLineChart(days, "%", series(kpiSL), nil), newLineChart(days, "s", series(kpiASA), nil)
+		return newLineChart("kpi-rates", "Service level per day and queue, in %", days, "%", series(kpiSL), nil),
+			newLineChart("kpi-times", "Average speed of answer per day and queue, in seconds", days, "s", series(kpiASA), nil)
 	}
 	var target *float64
 	for _, q := range queues {
@@ -141,5 +142,6 @@ func kpiCharts(rows []kpiDay, days []string, queues []setup.Queue, only *uuid.UU
 			target = &t
 		}
 	}
-	return newLineChart(days, "%", series(kpiSL, kpiAbandon), target), newLineChart(days, "s", series(kpiASA, kpiAHT), nil)
+	return newLineChart("kpi-rates", "Service level and abandon rate per day, in %", days, "%", series(kpiSL, kpiAbandon), target),
+		newLineChart("kpi-times", "Average speed of answer and handle time per day, in seconds", days, "s", series(kpiASA, kpiAHT), nil)
 }

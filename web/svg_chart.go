@@ -34,6 +34,7 @@ func labelEvery(slots int) int { return max(slots/12, 1) }
 // value (no contacts) breaks its line. Ref is an optional dashed line
 // across, such as a target.
 type lineChart struct {
+	ID, Label     string // the SVG's id and its aria-label
 	Width, Height int
 	Left, Right   int
 	Top, Bottom   int
@@ -63,8 +64,8 @@ type lineSeries struct {
 	Values       []*float64
 }
 
-func newLineChart(days []string, unit string, series []lineSeries, ref *float64) *lineChart {
-	ch := &lineChart{Width: 700, Height: 200, Left: 40, Right: 692, Top: 10, Bottom: 172, Unit: unit}
+func newLineChart(id, label string, days []string, unit string, series []lineSeries, ref *float64) *lineChart {
+	ch := &lineChart{ID: id, Label: label, Width: 700, Height: 200, Left: 40, Right: 692, Top: 10, Bottom: 172, Unit: unit}
 	top := 100.0
 	if unit != "%" {
 		peak := 1.0
