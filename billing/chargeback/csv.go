@@ -77,13 +77,26 @@ func allocate(campaign, queueCC, deptCC []byte) ([]byte, string) {
 	return nil, ByUnallocated
 }
 
+// csvQuote marks the bytes that make a CSV field need quotes; formula
+// the first bytes that make a spreadsheet run a cell as a formula.
+var csvQuote, formula [256]bool
+
+func init() {
+	for _, c := range ",\"\r\n" {
+		csvQuote[c] = true
+	}
+	for _, c := range "=+-@\t\r" {
+		formula[c] = true
+	}
+}
+
 // appendField appends one CSV field, quoted when it must be, with the
 // formula guard for text fields.
 func appendField(b []byte, f []byte, text bool) []byte {
-	guard := text && len(f) > 0 && (f[0] == '=' || f[0] == '+' || f[0] == '-' || f[0] == '@' || f[0] == '\t' || f[0] == '\r')
+	guard := text && len(f) > 0 && formula[f[0]]
 	quote := false
 	for _, c := range f {
-		if c == ',' || c == '"' || c == '\n' || c == '\r' {
+		if csvQuote[c] {
 			quote = true
 			break
 		}

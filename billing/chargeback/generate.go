@@ -114,7 +114,7 @@ func (s *Service) produce(ctx context.Context, tx pgx.Tx, r *Report) error {
 		if err != nil {
 			return err
 		}
-		invoiced, err := invoicedMonths(ctx, tx, cur)
+		invoiced, err := invoicedMonths(ctx, tx, cur, res.overage)
 		if err != nil {
 			return err
 		}
@@ -289,30 +289,42 @@ func bundleLines(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, acc map[uui
 }
 
 // invoicedMonths compares the overage of every whole calendar month of
-// the period with what billing recorded for it.
-func invoicedMonths(ctx context.Context, tx pgx.Tx, p period) ([]InvoicedMonth, error) {
+// the period (from the stream: overage lines are whole cents, never
+// rounded) with what billing recorded for it.
+func invoicedMonths(ctx context.Context, tx pgx.Tx, p period, overage map[time.Time]int64) ([]InvoicedMonth, error) {
+	type charge struct {
+		amount int64
+		status string
+	}
+	charges := map[time.Time]charge{}
+	rows, err := tx.Query(ctx, `SELECT period, amount_minor, status FROM overage_charges WHERE tenant_id = $1 AND period >= $2 AND period < $3`,
+		p.tenantID, p.from, p.to)
+	if err != nil {
+		return nil, fmt.Errorf("overage charges: %w", err)
+	}
+	for rows.Next() {
+		var m time.Time
+		var c charge
+		if err := rows.Scan(&m, &c.amount, &c.status); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("overage charges: %w", err)
+		}
+		charges[monthOf(m)] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("overage charges: %w", err)
+	}
 	var out []InvoicedMonth
 	for m := monthOf(p.from); !m.AddDate(0, 1, 0).After(p.to); m = m.AddDate(0, 1, 0) {
 		if m.Before(p.from) {
 			continue
 		}
-		_, minor, err := metering.Overage(ctx, tx, p.tenantID, m, m.AddDate(0, 1, 0))
-		if err != nil {
-			return nil, err
+		im := InvoicedMonth{Month: m.Format("2006-01"), ReportMinor: overage[m]}
+		if c, ok := charges[m]; ok {
+			amount := c.amount
+			im.InvoiceMinor, im.Status = &amount, c.status
 		}
-		im := InvoicedMonth{Month: m.Format("2006-01"), ReportMinor: minor}
-		var amount int64
-		var status string
-		err = tx.QueryRow(ctx, `SELECT amount_minor, status FROM overage_charges WHERE tenant_id = $1 AND period = $2`,
-			p.tenantID, m).Scan(&amount, &status)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return nil, fmt.Errorf("overage charges: %w", err)
-		default:
-			im.InvoiceMinor, im.Status = &amount, status
-		}
-		if minor > 0 || im.InvoiceMinor != nil {
+		if im.ReportMinor > 0 || im.InvoiceMinor != nil {
 			out = append(out, im)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cic-platform/cic/metering"
 )
 
 // TestReconcile_LinesSumToTotalAndTotalIsTheConsumedValue is the
@@ -71,6 +73,15 @@ func TestReconcile_LinesSumToTotalAndTotalIsTheConsumedValue(t *testing.T) {
 			rs[i] = r
 		}
 		e.insert(t, tenantID, rs)
+		// Billing has charged January's overage for some tenants.
+		if rng.IntN(2) == 0 {
+			if _, err := e.DB.Owner.Exec(ctx(t), `INSERT INTO overage_charges (tenant_id, period, contacts, amount_minor, currency, mode)
+				SELECT tenant_id, '2026-01-01', count(*), sum(cost_num), 'EUR', 'local' FROM meter_records
+				WHERE tenant_id = $1 AND bundle_id IS NULL AND metered_at >= '2026-01-01' AND metered_at < '2026-02-01'
+				GROUP BY tenant_id`, tenantID); err != nil {
+				t.Fatal(err)
+			}
+		}
 
 		from := start.Add(time.Duration(rng.Int64N(int64(window)))).Truncate(time.Second)
 		to := from.Add(time.Duration(1 + rng.Int64N(int64(window)))).Truncate(time.Second)
@@ -181,8 +192,40 @@ func checkReport(t *testing.T, e *env, r Report, rs []rec) {
 	if gsum != tot.CostMinor || rc.GroupsMinor != gsum {
 		t.Fatalf("groups sum %d, total %d", gsum, tot.CostMinor)
 	}
-	// The aggregate costing agrees with the stream, group for group.
+	// Each whole month's overage is what metering counts for billing, and
+	// is set beside what billing recorded for it.
 	err := e.Svc.DB.Tx(ctx(t), r.TenantID, func(tx pgx.Tx) error {
+		got := map[string]InvoicedMonth{}
+		for _, m := range rc.Invoiced {
+			got[m.Month] = m
+		}
+		for m := monthOf(r.From); !m.AddDate(0, 1, 0).After(r.To); m = m.AddDate(0, 1, 0) {
+			if m.Before(r.From) {
+				continue
+			}
+			_, want, err := metering.Overage(ctx(t), tx, r.TenantID, m, m.AddDate(0, 1, 0))
+			if err != nil {
+				return err
+			}
+			var billed *int64
+			var amount int64
+			if err := tx.QueryRow(ctx(t), `SELECT amount_minor FROM overage_charges WHERE tenant_id = $1 AND period = $2`,
+				r.TenantID, m).Scan(&amount); err == nil {
+				billed = &amount
+			}
+			g, ok := got[m.Format("2006-01")]
+			if (want > 0 || billed != nil) != ok || g.ReportMinor != want || (billed == nil) != (g.InvoiceMinor == nil) ||
+				billed != nil && *billed != *g.InvoiceMinor {
+				return fmt.Errorf("month %s: report says %+v, metering %d, billing %v", m.Format("2006-01"), g, want, billed)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The aggregate costing agrees with the stream, group for group.
+	err = e.Svc.DB.Tx(ctx(t), r.TenantID, func(tx pgx.Tx) error {
 		agg, _, err := groupCosts(ctx(t), tx, period{r.TenantID, r.From, r.To}, r.Dimension)
 		if err != nil {
 			return err

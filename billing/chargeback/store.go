@@ -265,7 +265,9 @@ func (p *pipeline) stop() {
 type DBStore struct{}
 
 // chunkSink writes the compressed stream as 1 MiB chunks, each in a
-// transaction of its own (a file is not visible until it is complete).
+// transaction of its own (a file is not visible until it is complete),
+// from a goroutine of its own: PostgreSQL stores one chunk while the next
+// is compressed and more rows are read. It holds three chunks at most.
 type chunkSink struct {
 	ctx              context.Context
 	db               *tenant.DB
@@ -273,6 +275,45 @@ type chunkSink struct {
 	format           string
 	buf              []byte
 	seq              int
+	full             chan []byte
+	free             chan []byte
+	done             chan struct{}
+	// failed is closed when an insert fails; err says why.
+	failed  chan struct{}
+	err     error
+	aborted bool
+	closed  bool
+}
+
+func newChunkSink(ctx context.Context, db *tenant.DB, tenantID, reportID uuid.UUID, format string) *chunkSink {
+	c := &chunkSink{ctx: ctx, db: db, tenantID: tenantID, report: reportID, format: format,
+		full: make(chan []byte, 1), free: make(chan []byte, 3), done: make(chan struct{}), failed: make(chan struct{})}
+	for range 3 {
+		c.free <- make([]byte, 0, chunkSize)
+	}
+	c.buf = <-c.free
+	go c.insert()
+	return c
+}
+
+func (c *chunkSink) insert() {
+	defer close(c.done)
+	seq := 0
+	for data := range c.full {
+		if c.err == nil && !c.aborted {
+			err := c.db.Tx(c.ctx, c.tenantID, func(tx pgx.Tx) error {
+				_, err := tx.Exec(c.ctx, `INSERT INTO report_chunks (tenant_id, report_id, format, seq, data) VALUES ($1, $2, $3, $4, $5)`,
+					c.tenantID, c.report, c.format, seq, data)
+				return err
+			})
+			if err != nil {
+				c.err = fmt.Errorf("store chunk %d: %w", seq, err)
+				close(c.failed)
+			}
+			seq++
+		}
+		c.free <- data[:0]
+	}
 }
 
 func (c *chunkSink) Write(b []byte) (int, error) {
@@ -282,7 +323,7 @@ func (c *chunkSink) Write(b []byte) (int, error) {
 		c.buf = append(c.buf, b[:k]...)
 		b = b[k:]
 		if len(c.buf) == chunkSize {
-			if err := c.flush(); err != nil {
+			if err := c.send(); err != nil {
 				return n - len(b), err
 			}
 		}
@@ -290,21 +331,42 @@ func (c *chunkSink) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-func (c *chunkSink) flush() error {
-	if len(c.buf) == 0 {
-		return nil
+func (c *chunkSink) send() error {
+	select {
+	case <-c.failed:
+		return c.err
+	case c.full <- c.buf:
 	}
-	err := c.db.Tx(c.ctx, c.tenantID, func(tx pgx.Tx) error {
-		_, err := tx.Exec(c.ctx, `INSERT INTO report_chunks (tenant_id, report_id, format, seq, data) VALUES ($1, $2, $3, $4, $5)`,
-			c.tenantID, c.report, c.format, c.seq, c.buf)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("store chunk %d: %w", c.seq, err)
-	}
-	c.seq++
-	c.buf = c.buf[:0]
+	c.buf = <-c.free
 	return nil
+}
+
+// close stores what is left and waits for every insert.
+func (c *chunkSink) close() error {
+	if c.closed {
+		return errors.New("report file: closed twice")
+	}
+	c.closed = true
+	var err error
+	if len(c.buf) > 0 {
+		err = c.send()
+	}
+	close(c.full)
+	<-c.done
+	if err != nil {
+		return err
+	}
+	return c.err
+}
+
+// abort stops the inserts; what was stored goes with the file's row.
+func (c *chunkSink) abort() {
+	if c.closed {
+		return
+	}
+	c.closed, c.aborted = true, true
+	close(c.full)
+	<-c.done
 }
 
 type dbFileWriter struct {
@@ -318,21 +380,25 @@ func (DBStore) Create(ctx context.Context, db *tenant.DB, tenantID, reportID uui
 	if err := beginFile(ctx, db, tenantID, reportID, format, "db"); err != nil {
 		return nil, fmt.Errorf("create report file: %w", err)
 	}
-	s := &chunkSink{ctx: ctx, db: db, tenantID: tenantID, report: reportID, format: format, buf: make([]byte, 0, chunkSize)}
+	s := newChunkSink(ctx, db, tenantID, reportID, format)
 	return &dbFileWriter{pipeline: newPipeline(s), sink: s}, nil
 }
 
 func (w *dbFileWriter) Close() error {
 	if err := w.finish(); err != nil {
+		w.sink.abort()
 		return err
 	}
-	if err := w.sink.flush(); err != nil {
+	if err := w.sink.close(); err != nil {
 		return err
 	}
 	return finishFile(w.sink.ctx, w.sink.db, w.sink.tenantID, w.sink.report, w.sink.format, w.size, w.raw, w.hash)
 }
 
-func (w *dbFileWriter) Abort() { w.stop() }
+func (w *dbFileWriter) Abort() {
+	w.stop()
+	w.sink.abort()
+}
 
 // Open reads a file chunk by chunk, each in its own short transaction.
 func (DBStore) Open(ctx context.Context, db *tenant.DB, tenantID, reportID uuid.UUID, format string) (*File, error) {

@@ -145,6 +145,9 @@ type streamResult struct {
 	groups  map[string]*groupAcc
 	bundles map[uuid.UUID]*groupAcc
 	lines   groupAcc
+	// overage is the overage lines' cents per calendar month (UTC) of
+	// metering, the months billing invoices by.
+	overage map[time.Time]int64
 }
 
 // streamContacts is the second pass: it writes one CSV line per contact
@@ -155,7 +158,7 @@ type streamResult struct {
 // number of rows done from time to time.
 func streamContacts(ctx context.Context, tx pgx.Tx, p period, dim Dimension, currency string, plan *Plan, out io.Writer,
 	progress func(int64)) (streamResult, error) {
-	res := streamResult{groups: map[string]*groupAcc{}, bundles: map[uuid.UUID]*groupAcc{}}
+	res := streamResult{groups: map[string]*groupAcc{}, bundles: map[uuid.UUID]*groupAcc{}, overage: map[time.Time]int64{}}
 	w := bufio.NewWriterSize(out, blockSize)
 	if _, err := w.WriteString(strings.Join(ContactColumns, ",") + "\r\n"); err != nil {
 		return res, err
@@ -176,6 +179,7 @@ func streamContacts(ctx context.Context, tx pgx.Tx, p period, dim Dimension, cur
 		lastHour  int64 = -1
 		hourStart []byte
 		hourEnd   []byte
+		month     time.Time
 		classText = map[Class][2]string{}
 		lastClass Class
 		lastText  [2]string
@@ -272,6 +276,10 @@ func streamContacts(ctx context.Context, tx pgx.Tx, p period, dim Dimension, cur
 			lastHour = h
 			hourStart = appendTime(hourStart[:0], h*hourMicros)
 			hourEnd = appendTime(hourEnd[:0], (h+1)*hourMicros)
+			month = monthOf(time.UnixMicro(h * hourMicros))
+		}
+		if bundle == nil {
+			res.overage[month] += cents
 		}
 		line = append(line, hourStart...)
 		line = append(line, ',')
