@@ -191,9 +191,7 @@ func exactMinor(c Class) string {
 	return r.Num().String() + "/" + r.Denom().String()
 }
 
-// pgEpoch is PostgreSQL's binary timestamp zero.
-var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-
+// pgEpochUnixMicro is PostgreSQL's binary timestamp zero, 2000-01-01 UTC.
 const pgEpochUnixMicro = 946684800 * 1_000_000
 
 // appendTime appends a UTC time given in Unix microseconds as RFC 3339,

@@ -274,7 +274,6 @@ type chunkSink struct {
 	tenantID, report uuid.UUID
 	format           string
 	buf              []byte
-	seq              int
 	full             chan []byte
 	free             chan []byte
 	done             chan struct{}
@@ -371,8 +370,7 @@ func (c *chunkSink) abort() {
 
 type dbFileWriter struct {
 	*pipeline
-	sink  *chunkSink
-	dirty bool
+	sink *chunkSink
 }
 
 // Create starts a file in PostgreSQL.
