@@ -13,6 +13,7 @@ import (
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/billing"
+	"github.com/cic-platform/cic/billing/chargeback"
 	"github.com/cic-platform/cic/tenant"
 	"github.com/cic-platform/cic/tenant/seats"
 )
@@ -59,6 +60,9 @@ func navFor(r cic.Role) []navItem {
 	}
 	if billing.CanView(r) {
 		items = append(items, navItem{"/billing", "Billing"})
+	}
+	if chargeback.CanUse(r) {
+		items = append(items, navItem{"/reports", "Reports"})
 	}
 	if r.Manages() {
 		items = append(items, navItem{"/audit", "Audit log"})
