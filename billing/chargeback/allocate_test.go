@@ -4,6 +4,7 @@ import (
 	"math/big"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestPlan_LargestRemainder: the total is rounded once (half up) and the
@@ -146,6 +147,22 @@ func TestFormatting(t *testing.T) {
 	} {
 		if tt.give != tt.want {
 			t.Errorf("got %q, want %q", tt.give, tt.want)
+		}
+	}
+}
+
+func TestPreviousPeriod_MonthsAgainstMonthsElseTheSameLength(t *testing.T) {
+	d := func(s string) time.Time { v, _ := time.Parse(time.RFC3339, s); return v }
+	for _, tt := range []struct{ from, to, wantFrom string }{
+		{"2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z", "2026-02-01T00:00:00Z"}, // March against February, not 31 days
+		{"2026-01-01T00:00:00Z", "2026-04-01T00:00:00Z", "2025-10-01T00:00:00Z"}, // a quarter against the quarter before
+		{"2026-03-10T00:00:00Z", "2026-03-17T00:00:00Z", "2026-03-03T00:00:00Z"}, // a week against the week before
+		{"2026-03-01T00:00:00Z", "2026-03-15T00:00:00Z", "2026-02-15T00:00:00Z"},
+		{"2026-03-01T06:00:00Z", "2026-04-01T00:00:00Z", "2026-01-29T12:00:00Z"},
+	} {
+		from, to := PreviousPeriod(d(tt.from), d(tt.to))
+		if !from.Equal(d(tt.wantFrom)) || !to.Equal(d(tt.from)) {
+			t.Errorf("[%s, %s): previous [%s, %s), want from %s", tt.from, tt.to, from, to, tt.wantFrom)
 		}
 	}
 }

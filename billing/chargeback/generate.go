@@ -82,7 +82,8 @@ func (s *Service) produce(ctx context.Context, tx pgx.Tx, r *Report) error {
 	defer prog.stop()
 
 	cur := period{tenantID: tenantID, from: r.From, to: r.To}
-	prev := period{tenantID: tenantID, from: r.From.Add(-r.To.Sub(r.From)), to: r.From}
+	prevFrom, prevTo := PreviousPeriod(r.From, r.To)
+	prev := period{tenantID: tenantID, from: prevFrom, to: prevTo}
 	var sum *Summary
 	err = func() error {
 		agg, err := readAggregate(ctx, tx, cur)
@@ -329,6 +330,17 @@ func invoicedMonths(ctx context.Context, tx pgx.Tx, p period, overage map[time.T
 		}
 	}
 	return out, nil
+}
+
+// PreviousPeriod is what a period is compared with: as many calendar
+// months just before when it is whole months (March against February),
+// else the same length just before.
+func PreviousPeriod(from, to time.Time) (time.Time, time.Time) {
+	if from.Equal(monthOf(from)) && to.Equal(monthOf(to)) {
+		months := (to.Year()-from.Year())*12 + int(to.Month()) - int(from.Month())
+		return from.AddDate(0, -months, 0), from
+	}
+	return from.Add(-to.Sub(from)), from
 }
 
 // perContact is cost/contacts in minor units, 4 decimals.

@@ -114,7 +114,7 @@ func checkReport(t *testing.T, e *env, r Report, rs []rec) {
 	prevExact := new(big.Rat)
 	var contacts, prevContacts, overageMinor int64
 	byID := map[string]rec{}
-	prevFrom := r.From.Add(-r.To.Sub(r.From))
+	prevFrom, _ := PreviousPeriod(r.From, r.To)
 	for _, x := range rs {
 		c := big.NewRat(x.Num, x.Den)
 		switch {

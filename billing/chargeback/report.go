@@ -66,8 +66,7 @@ type Totals struct {
 	Previous     PeriodTotals `json:"previous"`
 }
 
-// PeriodTotals are the totals of the comparison period: the same length,
-// just before.
+// PeriodTotals are the totals of the comparison period (PreviousPeriod).
 type PeriodTotals struct {
 	From      time.Time `json:"from"`
 	To        time.Time `json:"to"`
