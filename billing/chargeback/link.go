@@ -80,6 +80,11 @@ func (l Links) Verify(reportID uuid.UUID, q url.Values, now time.Time) (Link, er
 	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || tenantID == uuid.Nil {
 		return Link{}, errBadLink
 	}
+	// Only the encoding we sign with: one link, one spelling.
+	if q.Get("tenant") != tenantID.String() || q.Get("user") != userID.String() || q.Get("expires") != strconv.FormatInt(exp, 10) ||
+		q.Get("sig") != hex.EncodeToString(sig) {
+		return Link{}, errBadLink
+	}
 	k := Link{TenantID: tenantID, ReportID: reportID, Format: q.Get("format"), UserID: userID, Expires: time.Unix(exp, 0).UTC()}
 	if !hmac.Equal(sig, l.mac(k)) {
 		return Link{}, errBadLink
