@@ -544,6 +544,10 @@ func (d DirStore) Open(ctx context.Context, db *tenant.DB, tenantID, reportID uu
 	if err != nil {
 		return nil, err
 	}
+	if row.location == "db" {
+		// Made before REPORTS_DIR was set: still in PostgreSQL.
+		return DBStore{}.Open(ctx, db, tenantID, reportID, format)
+	}
 	// The stored location is ours, but rebuild it from the ids anyway.
 	if row.location != d.rel(tenantID, reportID, format) {
 		return nil, fmt.Errorf("report file %s: stored at %q, not under REPORTS_DIR", format, row.location)
