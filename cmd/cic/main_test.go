@@ -177,14 +177,22 @@ func TestMigrateThenDemoTwice(t *testing.T) {
 	if queues != 1 || skills != 1 || dispositions != 2 || profiles != 2 {
 		t.Errorf("demo routing: %d queues, %d skills, %d dispositions, %d profiles; want 1, 1, 2, 2", queues, skills, dispositions, profiles)
 	}
-	var bundles, seatGrants int
+	// The trial, plus one priced bundle and its metered contacts for the
+	// chargeback reports: the trial's 250 free, the rest at 4.9 cents.
+	var bundles, seatGrants, records, priced int
+	var value string
 	if err := svc.DB.Tx(ctx, owner.TenantID, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM bundles), (SELECT count(*) FROM seat_grants)`).Scan(&bundles, &seatGrants)
+		return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM bundles), (SELECT count(*) FROM seat_grants),
+			(SELECT count(*) FROM meter_records), (SELECT count(*) FROM meter_records WHERE cost_num > 0),
+			(SELECT coalesce(sum(cost_num::numeric / cost_den), 0)::text FROM meter_records)`).Scan(&bundles, &seatGrants, &records, &priced, &value)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if bundles != 1 || seatGrants != 1 {
-		t.Errorf("trial grant: %d bundles and %d seat grants, want 1 and 1", bundles, seatGrants)
+	if bundles != 2 || seatGrants != 1 {
+		t.Errorf("after two runs: %d bundles and %d seat grants, want 2 (trial, demo) and 1", bundles, seatGrants)
+	}
+	if records != demoUsageContacts || priced != demoUsageContacts-250 || !strings.HasPrefix(value, "735.0") {
+		t.Errorf("demo usage: %d records, %d priced, worth %s minor units; want %d, %d, 735", records, priced, value, demoUsageContacts, demoUsageContacts-250)
 	}
 }
 
