@@ -71,3 +71,22 @@ func (db *DB) ListTenantIDs(ctx context.Context) ([]uuid.UUID, error) {
 	}
 	return ids, nil
 }
+
+// ListTenants returns up to limit tenants, newest first, for the platform
+// operator; before (a created_at) pages on to older ones.
+func (db *DB) ListTenants(ctx context.Context, limit int, before *time.Time) ([]Tenant, error) {
+	var out []Tenant
+	err := db.PlatformTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+tenantColumns+` FROM tenants
+			WHERE $2::timestamptz IS NULL OR created_at < $2 ORDER BY created_at DESC, tenant_id LIMIT $1`, limit, before)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tenant, error) { return scanTenant(r) })
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return out, nil
+}

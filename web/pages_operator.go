@@ -11,6 +11,7 @@ import (
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/billing"
+	"github.com/cic-platform/cic/tenant"
 )
 
 type operatorView struct {
@@ -19,6 +20,8 @@ type operatorView struct {
 	Catalog  billing.FullCatalog
 	Tasks    []failedTask
 	Findings []billing.Finding
+	Queues   []queueHealth
+	Tenants  []tenant.Tenant
 }
 
 // pricesText shows a tier's prices as "EUR=49000, USD=53000".
@@ -56,6 +59,12 @@ func (s *Server) renderOperator(c *fiber.Ctx, d pageData, err error) error {
 		var lerr error
 		if v.Tasks, lerr = s.failedTasks(); lerr != nil {
 			d.Error = "The job queue cannot be read now."
+		}
+		if v.Queues, lerr = s.queueHealth(); lerr != nil {
+			d.Error = "The job queue cannot be read now."
+		}
+		if v.Tenants, lerr = s.cfg.Tenants.DB.ListTenants(c.UserContext(), operatorTenantsPage, nil); lerr != nil {
+			return lerr
 		}
 	}
 	d.Title, d.Data = "Platform operator", v

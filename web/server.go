@@ -236,6 +236,8 @@ func (s *Server) routes() {
 	api.Put("/operator/catalog/tiers/:tier", op, bill, s.apiOperatorPutTier)
 	api.Put("/operator/catalog/seat-prices/:currency", op, bill, s.apiOperatorPutSeatPrice)
 	api.Get("/operator/tasks", op, s.apiOperatorTasks)
+	api.Get("/operator/tenants", op, s.apiOperatorTenants)
+	api.Get("/operator/queues", op, s.apiOperatorQueues)
 	api.Get("/operator/findings", op, bill, s.apiOperatorFindings)
 	// The caller's own lease first, so "lease" is never read as an :id.
 	api.Post("/seats/lease", bearer, s.apiAcquireSeat)
