@@ -69,6 +69,27 @@ func (s *Server) apiRevokeWidget(c *fiber.Ctx) error {
 	return c.JSON(s.widgetView(c, w))
 }
 
+// apiSetWidgetOrigins: PUT /chat/widgets/{id}/origins {allowed_origins}
+// -> the widget; the sites removed lose their open chats at the next
+// reconnect.
+func (s *Server) apiSetWidgetOrigins(c *fiber.Ctx) error {
+	a, id, err := actorAndID(c, "chat widget")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		AllowedOrigins []string `json:"allowed_origins"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	w, err := s.cfg.Chat.SetWidgetOrigins(c.UserContext(), a, id, in.AllowedOrigins)
+	if err != nil {
+		return err
+	}
+	return c.JSON(s.widgetView(c, w))
+}
+
 // queryAfter reads ?after=<seq>.
 func queryAfter(raw string) (int, error) {
 	if raw == "" {

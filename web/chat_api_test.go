@@ -47,6 +47,22 @@ func TestChatWidgets_AdminAPI_SnippetValidationRoles(t *testing.T) {
 			t.Errorf("%s: %s, want %s", body, a.Body, code)
 		}
 	}
+	// The allowed sites change through the API too; only the tenant's
+	// managers may, and another tenant does not find the widget.
+	origins := "/api/v1/chat/widgets/" + id + "/origins"
+	changed := ts.call(t, "PUT", origins, rc.Token, map[string]any{"allowed_origins": []string{"https://Other.Example"}}).mustStatus(t, http.StatusOK)
+	if o := changed.JSON["allowed_origins"].([]any); len(o) != 1 || o[0] != "https://other.example" {
+		t.Errorf("origins after the change: %v", o)
+	}
+	if a := ts.call(t, "PUT", origins, rc.Token, map[string]any{"allowed_origins": []string{"*"}}).mustStatus(t, http.StatusBadRequest); a.errCode() != "invalid_origin" {
+		t.Errorf("bad origin: %s", a.Body)
+	}
+	ts.call(t, "PUT", origins, agent.Token, map[string]any{"allowed_origins": []string{site}}).mustStatus(t, http.StatusForbidden)
+	beta := ts.signup(t, "beta")
+	ts.call(t, "PUT", origins, beta.Token, map[string]any{"allowed_origins": []string{site}}).mustStatus(t, http.StatusNotFound)
+	if after := ts.call(t, "GET", "/api/v1/chat/widgets", rc.Token, nil).mustStatus(t, http.StatusOK); !strings.Contains(string(after.Body), `"allowed_origins":["https://other.example"]`) {
+		t.Errorf("another tenant's attempt changed the widget: %s", after.Body)
+	}
 	revoked := ts.call(t, "DELETE", "/api/v1/chat/widgets/"+id, rc.Token, nil).mustStatus(t, http.StatusOK)
 	if revoked.JSON["revoked_at"] == nil {
 		t.Errorf("revoke: %s", revoked.Body)

@@ -27,7 +27,7 @@ import (
 //
 // API (bearer; the agent socket also takes the page session):
 //
-//	GET/POST /api/v1/chat/widgets, DELETE /api/v1/chat/widgets/{id}
+//	GET/POST /api/v1/chat/widgets, DELETE /api/v1/chat/widgets/{id}, PUT /api/v1/chat/widgets/{id}/origins
 //	GET  /api/v1/contacts/{id}/messages?after=<seq>&limit=
 //	POST /api/v1/contacts/{id}/messages {client_id, body}
 //	GET  /api/v1/chat/ws                          the agent's WebSocket
@@ -60,6 +60,7 @@ func (s *Server) chatRoutes() {
 	api.Get("/chat/widgets", bearer, s.apiListWidgets)
 	api.Post("/chat/widgets", bearer, s.apiCreateWidget)
 	api.Delete("/chat/widgets/:id", bearer, s.apiRevokeWidget)
+	api.Put("/chat/widgets/:id/origins", bearer, s.apiSetWidgetOrigins)
 	api.Get("/chat/ws", s.chatAgentAuth, websocket.New(s.chatAgentSocket, wsConfig))
 	api.Get("/contacts/:id/messages", bearer, s.apiListMessages)
 	api.Post("/contacts/:id/messages", bearer, s.apiPostMessage)
