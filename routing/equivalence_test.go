@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/infra/testenv"
 )
 
@@ -273,7 +272,7 @@ func (h *history) apply(op string, engine, model func() (string, Changes, error)
 	for _, e := range gch.Events {
 		h.stats["event "+string(e.Kind)+" "+string(e.Reason)]++
 	}
-	if errCode(gerr) != errCode(werr) || gi != wi {
+	if testenv.Code(gerr) != testenv.Code(werr) || gi != wi {
 		h.t.Fatalf("at %d, %s: engine said (%q, %v), model (%q, %v)", h.now.UnixMilli(), op, gi, gerr, wi, werr)
 	}
 	if !reflect.DeepEqual(gch.Events, wch.Events) {
@@ -286,14 +285,4 @@ func (h *history) apply(op string, engine, model func() (string, Changes, error)
 	if want := h.m.Snapshot(); !reflect.DeepEqual(got, want) {
 		h.t.Fatalf("at %d, after %s: state differs\nengine: %+v\nmodel:  %+v", h.now.UnixMilli(), op, got, want)
 	}
-}
-
-func errCode(err error) string {
-	if err == nil {
-		return ""
-	}
-	if e, ok := cic.AsError(err); ok {
-		return e.Code
-	}
-	return "unexpected: " + err.Error()
 }

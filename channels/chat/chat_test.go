@@ -12,6 +12,7 @@ import (
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/channels/chat"
+	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/routing/contacts"
 	"github.com/cic-platform/cic/tenant"
 )
@@ -55,12 +56,12 @@ func TestChatOrigin_NormalizedExactlyNoWildcards(t *testing.T) {
 func TestChatWidget_OwnersAndAdminsOnly_Validated_Audited(t *testing.T) {
 	w := newWorld(t)
 	co := w.company(t, "acme", 1)
-	c := tctx(t)
+	c := testenv.Context(t)
 	agent := co.agents[0]
-	if _, err := w.chat.CreateWidget(c, agent.Actor, chat.WidgetInput{QueueID: co.queue.ID, AllowedOrigins: []string{site}}); code(err) != "forbidden" {
+	if _, err := w.chat.CreateWidget(c, agent.Actor, chat.WidgetInput{QueueID: co.queue.ID, AllowedOrigins: []string{site}}); testenv.Code(err) != "forbidden" {
 		t.Errorf("agent creates a widget: %v", err)
 	}
-	if _, err := w.chat.ListWidgets(c, agent.Actor); code(err) != "forbidden" {
+	if _, err := w.chat.ListWidgets(c, agent.Actor); testenv.Code(err) != "forbidden" {
 		t.Errorf("agent lists widgets: %v", err)
 	}
 	for _, tc := range []struct {
@@ -75,7 +76,7 @@ func TestChatWidget_OwnersAndAdminsOnly_Validated_Audited(t *testing.T) {
 		{"unknown queue", chat.WidgetInput{QueueID: uuid.New(), AllowedOrigins: []string{site}}, "invalid_queue"},
 		{"long greeting", chat.WidgetInput{QueueID: co.queue.ID, AllowedOrigins: []string{site}, Greeting: strings.Repeat("x", 501)}, "invalid_greeting"},
 	} {
-		if _, err := w.chat.CreateWidget(c, co.owner.Actor, tc.in); code(err) != tc.code {
+		if _, err := w.chat.CreateWidget(c, co.owner.Actor, tc.in); testenv.Code(err) != tc.code {
 			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
 		}
 	}
@@ -96,7 +97,7 @@ func TestChatStart_RefusesBadKeyRevokedKeyAndOtherOrigins_WithoutAContact(t *tes
 	w := newWorld(t)
 	a := w.company(t, "acme", 0)
 	b := w.company(t, "bravo", 0)
-	c := tctx(t)
+	c := testenv.Context(t)
 	revoked, err := w.chat.CreateWidget(c, a.owner.Actor, chat.WidgetInput{QueueID: a.queue.ID, AllowedOrigins: []string{site}})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +119,7 @@ func TestChatStart_RefusesBadKeyRevokedKeyAndOtherOrigins_WithoutAContact(t *tes
 		{"no origin", a.widget.Key, "", "origin_not_allowed"},
 	} {
 		_, err := w.chat.Start(c, tc.key, tc.origin, "192.0.2.1", chat.StartInput{})
-		if code(err) != tc.code || cic.ErrorKind(err) != cic.EFORBIDDEN {
+		if testenv.Code(err) != tc.code || cic.ErrorKind(err) != cic.EFORBIDDEN {
 			t.Errorf("%s: %v, want forbidden %s", tc.name, err, tc.code)
 		}
 	}
@@ -129,15 +130,15 @@ func TestChatStart_RefusesBadKeyRevokedKeyAndOtherOrigins_WithoutAContact(t *tes
 	if err != nil || st.Greeting != "Hi!" || st.State != contacts.StateQueued {
 		t.Fatalf("start: %+v %v", st, err)
 	}
-	if _, err := w.chat.Authenticate(c, st.Token, "https://evil.example"); code(err) != "origin_not_allowed" {
+	if _, err := w.chat.Authenticate(c, st.Token, "https://evil.example"); testenv.Code(err) != "origin_not_allowed" {
 		t.Errorf("token from another origin: %v", err)
 	}
 	// The token's tenant swapped for B's finds nothing.
 	swapped := strings.Replace(st.Token, a.owner.TenantID.String(), b.owner.TenantID.String(), 1)
-	if _, err := w.chat.Authenticate(c, swapped, site); code(err) != "invalid_chat_token" {
+	if _, err := w.chat.Authenticate(c, swapped, site); testenv.Code(err) != "invalid_chat_token" {
 		t.Errorf("token under B's tenant: %v", err)
 	}
-	if _, err := w.chat.Authenticate(c, st.Token[:len(st.Token)-2]+"xx", site); code(err) != "invalid_chat_token" {
+	if _, err := w.chat.Authenticate(c, st.Token[:len(st.Token)-2]+"xx", site); testenv.Code(err) != "invalid_chat_token" {
 		t.Errorf("wrong secret: %v", err)
 	}
 }
@@ -146,7 +147,7 @@ func TestChatMessages_ResendStoredOnce_SeqsGaplessUnderConcurrency(t *testing.T)
 	w := newWorld(t)
 	co := w.company(t, "acme", 0)
 	v := w.start(t, co)
-	c := tctx(t)
+	c := testenv.Context(t)
 	// 20 messages, each sent three times at once.
 	var wg sync.WaitGroup
 	seqs := make([][3]int, 20)
@@ -195,7 +196,7 @@ func TestChatMessages_ResendStoredOnce_SeqsGaplessUnderConcurrency(t *testing.T)
 		{"has space", "hi", "invalid_client_id"},
 		{"c-x", "bad \xff utf8", "invalid_message"},
 	} {
-		if _, _, err := w.chat.VisitorSend(c, v, tc.clientID, tc.body); code(err) != tc.code {
+		if _, _, err := w.chat.VisitorSend(c, v, tc.clientID, tc.body); testenv.Code(err) != tc.code {
 			t.Errorf("send %q/%.10q: %v, want %s", tc.clientID, tc.body, err, tc.code)
 		}
 	}
@@ -207,7 +208,7 @@ func TestChatMessages_ResendStoredOnce_SeqsGaplessUnderConcurrency(t *testing.T)
 func TestChatAgentSend_OnlyTheAssignedAgentAfterAcceptOrASupervisor(t *testing.T) {
 	w := newWorld(t)
 	co := w.company(t, "acme", 2)
-	c := tctx(t)
+	c := testenv.Context(t)
 	v := w.start(t, co)
 	var offered, other = co.agents[0], co.agents[1]
 	if st := w.state(t, v.TenantID, v.ContactID); st != contacts.StateOffered {
@@ -217,13 +218,13 @@ func TestChatAgentSend_OnlyTheAssignedAgentAfterAcceptOrASupervisor(t *testing.T
 	if *ct.AgentID != offered.UserID {
 		offered, other = other, offered
 	}
-	if _, _, err := w.chat.AgentSend(c, offered, v.ContactID, "a-1", "hello"); code(err) != "invalid_state" {
+	if _, _, err := w.chat.AgentSend(c, offered, v.ContactID, "a-1", "hello"); testenv.Code(err) != "invalid_state" {
 		t.Errorf("send before accepting: %v", err)
 	}
-	if _, _, err := w.chat.AgentSend(c, other, v.ContactID, "a-1", "hello"); code(err) != "not_found" {
+	if _, _, err := w.chat.AgentSend(c, other, v.ContactID, "a-1", "hello"); testenv.Code(err) != "not_found" {
 		t.Errorf("another agent sends: %v", err)
 	}
-	if _, err := w.chat.AgentMessages(c, other, v.ContactID, 0, 0); code(err) != "not_found" {
+	if _, err := w.chat.AgentMessages(c, other, v.ContactID, 0, 0); testenv.Code(err) != "not_found" {
 		t.Errorf("another agent reads: %v", err)
 	}
 	if _, err := w.contacts.Accept(c, offered, v.ContactID); err != nil {
@@ -251,7 +252,7 @@ func TestChatFeed_ExactlyOnceInOrderAcrossReplicas(t *testing.T) {
 	w := newWorld(t)
 	co := w.company(t, "acme", 0)
 	v := w.start(t, co)
-	c := tctx(t)
+	c := testenv.Context(t)
 	other := w.replica(t)
 	if _, _, err := w.chat.VisitorSend(c, v, "c-1", "one"); err != nil {
 		t.Fatal(err)
@@ -325,7 +326,7 @@ func TestChatFeed_ExactlyOnceInOrderAcrossReplicas(t *testing.T) {
 func TestChatLeave_BeforeAcceptAbandons_NotMetered_AfterAcceptOnlyNoted(t *testing.T) {
 	w := newWorld(t)
 	co := w.company(t, "acme", 1)
-	c := tctx(t)
+	c := testenv.Context(t)
 	v1 := w.start(t, co) // offered to the agent
 	if err := w.chat.Leave(c, v1); err != nil {
 		t.Fatal(err)
@@ -336,7 +337,7 @@ func TestChatLeave_BeforeAcceptAbandons_NotMetered_AfterAcceptOnlyNoted(t *testi
 	if st := w.state(t, v1.TenantID, v1.ContactID); st != contacts.StateAbandoned {
 		t.Fatalf("left before accept: %s, want abandoned", st)
 	}
-	if _, _, err := w.chat.VisitorSend(c, v1, "late", "hello?"); code(err) != "chat_ended" {
+	if _, _, err := w.chat.VisitorSend(c, v1, "late", "hello?"); testenv.Code(err) != "chat_ended" {
 		t.Errorf("send after leaving: %v", err)
 	}
 
@@ -400,7 +401,7 @@ func TestChatWidget_SetOrigins_ReplacesTheAllowListAtOnce(t *testing.T) {
 	w := newWorld(t)
 	a := w.company(t, "acme", 1)
 	b := w.company(t, "bravo", 0)
-	c := tctx(t)
+	c := testenv.Context(t)
 	st, err := w.chat.Start(c, a.widget.Key, site, "192.0.2.1", chat.StartInput{})
 	if err != nil {
 		t.Fatal(err)
@@ -410,10 +411,10 @@ func TestChatWidget_SetOrigins_ReplacesTheAllowListAtOnce(t *testing.T) {
 	if err != nil || strings.Join(got.AllowedOrigins, " ") != shop2+" http://127.0.0.1:8080" {
 		t.Fatalf("set origins: %+v %v", got, err)
 	}
-	if _, err := w.chat.Start(c, a.widget.Key, site, "192.0.2.1", chat.StartInput{}); code(err) != "origin_not_allowed" {
+	if _, err := w.chat.Start(c, a.widget.Key, site, "192.0.2.1", chat.StartInput{}); testenv.Code(err) != "origin_not_allowed" {
 		t.Errorf("start from the removed origin: %v", err)
 	}
-	if _, err := w.chat.Authenticate(c, st.Token, site); code(err) != "origin_not_allowed" {
+	if _, err := w.chat.Authenticate(c, st.Token, site); testenv.Code(err) != "origin_not_allowed" {
 		t.Errorf("open chat of the removed origin reconnects: %v", err)
 	}
 	if _, err := w.chat.Start(c, a.widget.Key, shop2, "192.0.2.1", chat.StartInput{}); err != nil {
@@ -433,14 +434,14 @@ func TestChatWidget_SetOrigins_ReplacesTheAllowListAtOnce(t *testing.T) {
 		{"another tenant's widget", b.owner.Actor, a.widget.ID, []string{site}, "not_found"},
 		{"no such widget", a.owner.Actor, uuid.New(), []string{site}, "not_found"},
 	} {
-		if _, err := w.chat.SetWidgetOrigins(c, tc.who, tc.id, tc.origins); code(err) != tc.code {
+		if _, err := w.chat.SetWidgetOrigins(c, tc.who, tc.id, tc.origins); testenv.Code(err) != tc.code {
 			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
 		}
 	}
 	if _, err := w.chat.RevokeWidget(c, a.owner.Actor, a.widget.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.chat.SetWidgetOrigins(c, a.owner.Actor, a.widget.ID, []string{site}); code(err) != "widget_revoked" {
+	if _, err := w.chat.SetWidgetOrigins(c, a.owner.Actor, a.widget.ID, []string{site}); testenv.Code(err) != "widget_revoked" {
 		t.Errorf("revoked widget: %v", err)
 	}
 	ws, err := w.chat.ListWidgets(c, a.owner.Actor)

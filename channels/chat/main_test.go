@@ -1,16 +1,13 @@
 package chat_test
 
 import (
-	"context"
 	"log/slog"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/channels/chat"
 	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/metering"
@@ -62,22 +59,6 @@ func (w *world) replica(t *testing.T) *chat.Service {
 	return s
 }
 
-func tctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
-func code(err error) string {
-	if e, ok := cic.AsError(err); ok {
-		return e.Code
-	}
-	if err != nil {
-		return "internal: " + err.Error()
-	}
-	return ""
-}
-
 const site = "https://shop.example"
 
 type company struct {
@@ -91,7 +72,7 @@ type company struct {
 // and n agents available for three chats each.
 func (w *world) company(t *testing.T, slug string, n int) company {
 	t.Helper()
-	c := tctx(t)
+	c := testenv.Context(t)
 	co := contactstest.New(t, c, w.tenants, w.setup, w.contacts, slug, n, 3)
 	wd, err := w.chat.CreateWidget(c, co.Owner.Actor, chat.WidgetInput{QueueID: co.Queue.ID, AllowedOrigins: []string{site}, Greeting: "Hi!"})
 	if err != nil {
@@ -103,7 +84,7 @@ func (w *world) company(t *testing.T, slug string, n int) company {
 // start opens a chat from site and authenticates its visitor.
 func (w *world) start(t *testing.T, co company) chat.Visitor {
 	t.Helper()
-	c := tctx(t)
+	c := testenv.Context(t)
 	st, err := w.chat.Start(c, co.widget.Key, site, "192.0.2.1", chat.StartInput{VisitorID: "v1"})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +99,7 @@ func (w *world) start(t *testing.T, co company) chat.Visitor {
 func (w *world) contactCount(t *testing.T, tenantID uuid.UUID) int {
 	t.Helper()
 	var n int
-	if err := w.db.Owner.QueryRow(tctx(t), `SELECT count(*) FROM contacts WHERE tenant_id = $1`, tenantID).Scan(&n); err != nil {
+	if err := w.db.Owner.QueryRow(testenv.Context(t), `SELECT count(*) FROM contacts WHERE tenant_id = $1`, tenantID).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -127,7 +108,7 @@ func (w *world) contactCount(t *testing.T, tenantID uuid.UUID) int {
 func (w *world) state(t *testing.T, tenantID, id uuid.UUID) string {
 	t.Helper()
 	var st string
-	if err := w.db.Owner.QueryRow(tctx(t), `SELECT state FROM contacts WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&st); err != nil {
+	if err := w.db.Owner.QueryRow(testenv.Context(t), `SELECT state FROM contacts WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&st); err != nil {
 		t.Fatal(err)
 	}
 	return st

@@ -3,6 +3,8 @@ package chat_test
 import (
 	"testing"
 	"time"
+
+	"github.com/cic-platform/cic/infra/testenv"
 )
 
 // TestChatSweep_AbandonsVisitorsGoneWhileWaiting: a waiting visitor not
@@ -11,7 +13,7 @@ import (
 func TestChatSweep_AbandonsVisitorsGoneWhileWaiting(t *testing.T) {
 	w := newWorld(t)
 	co := w.company(t, "acme", 0) // no agent: chats wait
-	c := tctx(t)
+	c := testenv.Context(t)
 	gone := w.start(t, co)
 	fresh := w.start(t, co)
 	if _, err := w.db.Owner.Exec(c, `UPDATE chat_sessions SET last_seen_at = now() - interval '10 minutes'

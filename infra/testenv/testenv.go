@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/infra"
 )
 
@@ -167,4 +168,26 @@ func StripeURL(t testing.TB) string {
 	}
 	resp.Body.Close()
 	return u
+}
+
+// Context is the context of one test's calls: cancelled when the test
+// ends, and bounded, so a call that hangs fails the test instead of
+// stalling the suite.
+func Context(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Code is the code of a domain error (cic.Error), "" for nil, and
+// "internal: <message>" for any other error, so a table test can compare
+// one string whatever went wrong.
+func Code(err error) string {
+	if e, ok := cic.AsError(err); ok {
+		return e.Code
+	}
+	if err != nil {
+		return "internal: " + err.Error()
+	}
+	return ""
 }

@@ -46,22 +46,6 @@ func newWorld(t *testing.T) *world {
 	return &world{db: db, tenants: ts, setup: st, contacts: cs, rdb: rdb, prefix: prefix}
 }
 
-func tctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
-func code(err error) string {
-	if e, ok := cic.AsError(err); ok {
-		return e.Code
-	}
-	if err != nil {
-		return "internal: " + err.Error()
-	}
-	return ""
-}
-
 type company struct {
 	owner  tenant.Principal
 	agents []tenant.Principal
@@ -72,7 +56,7 @@ type company struct {
 // agents available for one chat each, the first idling longest.
 func (w *world) company(t *testing.T, slug string, agents int) company {
 	t.Helper()
-	c := tctx(t)
+	c := testenv.Context(t)
 	co := contactstest.New(t, c, w.tenants, w.setup, w.contacts, slug, agents, 1)
 	if _, err := w.setup.SetDisposition(c, co.Owner.Actor, setup.Disposition{Code: "solved", Label: "Solved", Resolved: true}); err != nil {
 		t.Fatal(err)
@@ -83,7 +67,7 @@ func (w *world) company(t *testing.T, slug string, agents int) company {
 func (w *world) metered(t *testing.T, tenantID uuid.UUID, id uuid.UUID) int {
 	t.Helper()
 	var n int
-	if err := w.db.Owner.QueryRow(tctx(t), `SELECT count(*) FROM meter_records WHERE tenant_id = $1 AND contact_id = $2`, tenantID, id.String()).Scan(&n); err != nil {
+	if err := w.db.Owner.QueryRow(testenv.Context(t), `SELECT count(*) FROM meter_records WHERE tenant_id = $1 AND contact_id = $2`, tenantID, id.String()).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -92,7 +76,7 @@ func (w *world) metered(t *testing.T, tenantID uuid.UUID, id uuid.UUID) int {
 func TestContact_Lifecycle(t *testing.T) {
 	w := newWorld(t)
 	co := w.company(t, "acme", 2)
-	c := tctx(t)
+	c := testenv.Context(t)
 	a1, a2 := co.agents[0], co.agents[1]
 
 	ct, err := w.contacts.Open(c, co.owner.TenantID, contacts.OpenInput{QueueID: co.queue.ID, Channel: "chat", CustomerRef: "visitor-1"})
@@ -114,7 +98,7 @@ func TestContact_Lifecycle(t *testing.T) {
 	if _, err := w.contacts.Accept(c, a1, ct.ID); err == nil {
 		t.Fatal("agent 1 accepted a contact offered to agent 2")
 	}
-	if _, err := w.contacts.Get(c, a1, ct.ID); code(err) != "not_found" {
+	if _, err := w.contacts.Get(c, a1, ct.ID); testenv.Code(err) != "not_found" {
 		t.Errorf("agent 1 reading agent 2's contact: %v", err)
 	}
 	acc, err := w.contacts.Accept(c, a2, ct.ID)
@@ -134,7 +118,7 @@ func TestContact_Lifecycle(t *testing.T) {
 	if n := w.metered(t, co.owner.TenantID, ct.ID); n != 1 {
 		t.Fatalf("after transfer metered %d times, want 1", n)
 	}
-	if err := w.contacts.WrapUp(c, a1, ct.ID, "nonsense"); code(err) != "invalid_disposition" {
+	if err := w.contacts.WrapUp(c, a1, ct.ID, "nonsense"); testenv.Code(err) != "invalid_disposition" {
 		t.Errorf("unknown disposition: %v", err)
 	}
 	if err := w.contacts.WrapUp(c, a1, ct.ID, "solved"); err != nil {
@@ -162,7 +146,7 @@ func TestContact_Lifecycle(t *testing.T) {
 func TestContact_AbandonedIsNotMetered(t *testing.T) {
 	w := newWorld(t)
 	co := w.company(t, "acme", 1)
-	c := tctx(t)
+	c := testenv.Context(t)
 	// The only agent is busy with a first contact; the second waits.
 	first, _ := w.contacts.Open(c, co.owner.TenantID, contacts.OpenInput{QueueID: co.queue.ID, Channel: "chat"})
 	if _, err := w.contacts.Accept(c, co.agents[0], first.ID); err != nil {
@@ -192,7 +176,7 @@ func TestContact_AbandonedIsNotMetered(t *testing.T) {
 func TestContact_BlockedPolicyRefusesWithoutCredit(t *testing.T) {
 	w := newWorld(t)
 	co := w.company(t, "acme", 1)
-	c := tctx(t)
+	c := testenv.Context(t)
 	if _, err := w.db.Owner.Exec(c, `UPDATE bundles SET remaining = 0 WHERE tenant_id = $1`, co.owner.TenantID); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +185,7 @@ func TestContact_BlockedPolicyRefusesWithoutCredit(t *testing.T) {
 		t.Fatal(err)
 	}
 	ct, err := w.contacts.Open(c, co.owner.TenantID, contacts.OpenInput{QueueID: co.queue.ID, Channel: "chat"})
-	if code(err) != "service_unavailable" || ct.State != contacts.StateNoCredit {
+	if testenv.Code(err) != "service_unavailable" || ct.State != contacts.StateNoCredit {
 		t.Fatalf("blocked: %+v %v", ct, err)
 	}
 }
@@ -209,7 +193,7 @@ func TestContact_BlockedPolicyRefusesWithoutCredit(t *testing.T) {
 func TestContact_ClosedQueueAndBadInput(t *testing.T) {
 	w := newWorld(t)
 	co := w.company(t, "acme", 1)
-	c := tctx(t)
+	c := testenv.Context(t)
 	msg := "Back on Monday."
 	if _, err := w.setup.UpdateQueue(c, co.owner.Actor, co.queue.ID, setup.QueueInput{ClosedMsg: &msg,
 		Hours: &setup.BusinessHours{Timezone: "UTC", Days: map[string][2]string{"mon": {"00:00", "00:01"}}}}); err != nil {
@@ -220,16 +204,16 @@ func TestContact_ClosedQueueAndBadInput(t *testing.T) {
 	if e, ok := cic.AsError(err); !ok || e.Code != "queue_closed" || e.Message != msg {
 		t.Fatalf("closed queue: %v", err)
 	}
-	if _, err := w.contacts.Open(c, co.owner.TenantID, contacts.OpenInput{QueueID: co.queue.ID, Channel: "fax"}); code(err) != "invalid_channel" {
+	if _, err := w.contacts.Open(c, co.owner.TenantID, contacts.OpenInput{QueueID: co.queue.ID, Channel: "fax"}); testenv.Code(err) != "invalid_channel" {
 		t.Errorf("wrong channel: %v", err)
 	}
-	if _, err := w.contacts.Open(c, co.owner.TenantID, contacts.OpenInput{QueueID: uuid.New(), Channel: "chat"}); code(err) != "not_found" {
+	if _, err := w.contacts.Open(c, co.owner.TenantID, contacts.OpenInput{QueueID: uuid.New(), Channel: "chat"}); testenv.Code(err) != "not_found" {
 		t.Errorf("unknown queue: %v", err)
 	}
-	if err := w.contacts.SetStatus(c, co.agents[0], "sleeping", true); code(err) != "invalid_status" {
+	if err := w.contacts.SetStatus(c, co.agents[0], "sleeping", true); testenv.Code(err) != "invalid_status" {
 		t.Errorf("bad status: %v", err)
 	}
-	if err := w.contacts.SetStatus(c, co.agents[0], "available", false); code(err) != "seat_required" {
+	if err := w.contacts.SetStatus(c, co.agents[0], "available", false); testenv.Code(err) != "seat_required" {
 		t.Errorf("available without a seat: %v", err)
 	}
 }
@@ -238,21 +222,21 @@ func TestContact_TenantIsolation(t *testing.T) {
 	w := newWorld(t)
 	a := w.company(t, "acme", 1)
 	b := w.company(t, "bravo", 1)
-	c := tctx(t)
+	c := testenv.Context(t)
 	ct, err := w.contacts.Open(c, a.owner.TenantID, contacts.OpenInput{QueueID: a.queue.ID, Channel: "chat"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.contacts.Get(c, b.owner, ct.ID); code(err) != "not_found" {
+	if _, err := w.contacts.Get(c, b.owner, ct.ID); testenv.Code(err) != "not_found" {
 		t.Errorf("B reads A's contact: %v", err)
 	}
 	if _, err := w.contacts.Accept(c, b.agents[0], ct.ID); err == nil {
 		t.Error("B's agent accepted A's contact")
 	}
-	if err := w.contacts.Close(c, b.owner, ct.ID); code(err) != "not_found" {
+	if err := w.contacts.Close(c, b.owner, ct.ID); testenv.Code(err) != "not_found" {
 		t.Errorf("B closes A's contact: %v", err)
 	}
-	if _, err := w.contacts.Open(c, b.owner.TenantID, contacts.OpenInput{QueueID: a.queue.ID, Channel: "chat"}); code(err) != "not_found" {
+	if _, err := w.contacts.Open(c, b.owner.TenantID, contacts.OpenInput{QueueID: a.queue.ID, Channel: "chat"}); testenv.Code(err) != "not_found" {
 		t.Errorf("B opens a contact in A's queue: %v", err)
 	}
 	list, _ := w.contacts.List(c, b.owner, contacts.Filter{})
@@ -270,7 +254,7 @@ func TestContact_TenantIsolation(t *testing.T) {
 func TestTicker_SweepsAgentsWithoutASeat(t *testing.T) {
 	w := newWorld(t)
 	co := w.company(t, "acme", 1)
-	c := tctx(t)
+	c := testenv.Context(t)
 	leases := seats.NewLeases(testenv.NewRedis(t), testenv.Prefix())
 	agent := co.agents[0]
 	g, err := leases.Acquire(c, seats.Request{TenantID: agent.TenantID, UserID: agent.UserID, Workstation: "desk"}, seats.Pool{Limit: 5})
@@ -311,7 +295,7 @@ func TestTicker_SweepsAgentsWithoutASeat(t *testing.T) {
 func TestMeterPending(t *testing.T) {
 	w := newWorld(t)
 	co := w.company(t, "acme", 1)
-	c := tctx(t)
+	c := testenv.Context(t)
 	broken := metering.NewMeter(w.tenants.DB)
 	broken.Start()
 	broken.Close() // refuses every call from now on
@@ -348,7 +332,7 @@ func TestMeterPending(t *testing.T) {
 func TestOverflow(t *testing.T) {
 	w := newWorld(t)
 	co := w.company(t, "acme", 1)
-	c := tctx(t)
+	c := testenv.Context(t)
 	german, err := w.setup.CreateSkill(c, co.owner.Actor, "German")
 	if err != nil {
 		t.Fatal(err)
@@ -392,7 +376,7 @@ func TestOverflow(t *testing.T) {
 func TestOpen_AfterRedisLostTheRouting(t *testing.T) {
 	w := newWorld(t)
 	co := w.company(t, "acme", 1)
-	c := tctx(t)
+	c := testenv.Context(t)
 	testenv.DeleteKeys(t, w.rdb, w.prefix)
 	ct, err := w.contacts.Open(c, co.owner.TenantID, contacts.OpenInput{QueueID: co.queue.ID, Channel: "chat"})
 	if err != nil || ct.State != contacts.StateQueued {

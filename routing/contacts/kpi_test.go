@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/routing"
 	"github.com/cic-platform/cic/routing/contacts"
 	"github.com/cic-platform/cic/routing/setup"
@@ -41,7 +42,7 @@ func (w *world) kpiCompany(t *testing.T, slug string) kpiCompany {
 	t.Helper()
 	co := w.company(t, slug, 0)
 	name, sl := "Sales", 30
-	sales, err := w.setup.CreateQueue(tctx(t), co.owner.Actor, setup.QueueInput{Name: &name, Channels: []string{"chat"}, SLSeconds: &sl})
+	sales, err := w.setup.CreateQueue(testenv.Context(t), co.owner.Actor, setup.QueueInput{Name: &name, Channels: []string{"chat"}, SLSeconds: &sl})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func (w *world) insert(t *testing.T, co kpiCompany, cs ...handMade) {
 		if h.accepted >= 0 {
 			agent = &co.owner.UserID
 		}
-		_, err := w.db.Owner.Exec(tctx(t), `INSERT INTO contacts (tenant_id, id, channel, state, queue_id, agent_id, customer_ref,
+		_, err := w.db.Owner.Exec(testenv.Context(t), `INSERT INTO contacts (tenant_id, id, channel, state, queue_id, agent_id, customer_ref,
 				created_at, queued_at, accepted_at, wrap_up_at, closed_at)
 			VALUES ($1, $2, 'chat', $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			co.owner.TenantID, uuid.New(), h.state, co.queues[h.queue].ID, agent, h.customer,
@@ -169,7 +170,7 @@ func TestKPIs_PerDayAndQueue(t *testing.T) {
 				id := co.queues[tc.queue].ID
 				q.QueueID = &id
 			}
-			got, err := w.contacts.KPIs(tctx(t), co.owner, q)
+			got, err := w.contacts.KPIs(testenv.Context(t), co.owner, q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +185,7 @@ func TestKPIs_PeriodRoleAndTenant(t *testing.T) {
 	w := newWorld(t)
 	a, b := w.kpiCompany(t, "acme"), w.kpiCompany(t, "bravo")
 	w.insert(t, a, handMade{queue: "support", state: "closed", queued: at(0), accepted: 1, wrapUp: 2, closed: -1})
-	c := tctx(t)
+	c := testenv.Context(t)
 	for _, tc := range []struct {
 		name     string
 		who      tenant.Principal
@@ -199,8 +200,8 @@ func TestKPIs_PeriodRoleAndTenant(t *testing.T) {
 		{"supervisors do", withRole(a.owner, cic.RoleSupervisor), day, day, ""},
 	} {
 		_, err := w.contacts.KPIs(c, tc.who, contacts.KPIQuery{From: tc.from, To: tc.to})
-		if code(err) != tc.want {
-			t.Errorf("%s: error %q, want %q", tc.name, code(err), tc.want)
+		if testenv.Code(err) != tc.want {
+			t.Errorf("%s: error %q, want %q", tc.name, testenv.Code(err), tc.want)
 		}
 	}
 	got, err := w.contacts.KPIs(c, b.owner, contacts.KPIQuery{From: day, To: day})

@@ -1,7 +1,6 @@
 package live_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -10,12 +9,6 @@ import (
 	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/routing/live"
 )
-
-func tctx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 func subscriber(t *testing.T, prefix string) *live.Subscriber {
 	// Each replica has its own Redis client, as separate processes do.
@@ -26,7 +19,7 @@ func subscriber(t *testing.T, prefix string) *live.Subscriber {
 
 func listen(t *testing.T, s *live.Subscriber, tenantID uuid.UUID) *live.Listener {
 	t.Helper()
-	l, err := s.Listen(tctx(t), tenantID)
+	l, err := s.Listen(testenv.Context(t), tenantID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +66,7 @@ func TestLive_EventReachesEveryReplicaOfTheTenantOnly(t *testing.T) {
 	quiet(t, b2, 300*time.Millisecond)
 
 	// B's own event reaches B only.
-	if err := pub.Publish(tctx(t), tenantB, live.Event{Kind: "abandoned", ContactID: contact}); err != nil {
+	if err := pub.Publish(testenv.Context(t), tenantB, live.Event{Kind: "abandoned", ContactID: contact}); err != nil {
 		t.Fatal(err)
 	}
 	if ev := next(t, b2); ev.Kind != "abandoned" || ev.AgentID != nil {
@@ -145,7 +138,7 @@ func TestLive_ListenAfterCloseFails(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Listen(tctx(t), uuid.New()); err == nil {
+	if _, err := s.Listen(testenv.Context(t), uuid.New()); err == nil {
 		t.Fatal("Listen after Close succeeded")
 	}
 }

@@ -33,22 +33,16 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-func tctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
 func (w *world) company(t *testing.T, slug string) (owner, agent, supervisor tenant.Actor) {
 	t.Helper()
-	res, err := w.tenants.Signup(tctx(t), tenant.SignupInput{Company: "Co " + slug, Slug: slug, Name: "Owner",
+	res, err := w.tenants.Signup(testenv.Context(t), tenant.SignupInput{Company: "Co " + slug, Slug: slug, Name: "Owner",
 		Email: "owner@" + slug + ".example", Password: "correct horse battery", Currency: "EUR"}, tenant.ClientMeta{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	owner = tenant.Actor{TenantID: res.Tenant.ID, UserID: res.User.ID, Role: cic.RoleOwner}
 	mk := func(local string, role cic.Role) tenant.Actor {
-		u, err := w.tenants.CreateUser(tctx(t), owner, tenant.NewUser{Email: local + "@" + slug + ".example", Name: local, Role: role, Password: "correct horse battery"})
+		u, err := w.tenants.CreateUser(testenv.Context(t), owner, tenant.NewUser{Email: local + "@" + slug + ".example", Name: local, Role: role, Password: "correct horse battery"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,22 +51,12 @@ func (w *world) company(t *testing.T, slug string) (owner, agent, supervisor ten
 	return owner, mk("agent", cic.RoleAgent), mk("sup", cic.RoleSupervisor)
 }
 
-func code(err error) string {
-	if e, ok := cic.AsError(err); ok {
-		return e.Code
-	}
-	if err != nil {
-		return "internal: " + err.Error()
-	}
-	return ""
-}
-
 func ptr[T any](v T) *T { return &v }
 
 func TestQueueInput_Validation(t *testing.T) {
 	w := newWorld(t)
 	owner, _, _ := w.company(t, "acme")
-	other, err := w.setup.CreateQueue(tctx(t), owner, setup.QueueInput{Name: ptr("Other"), Channels: []string{"chat"}})
+	other, err := w.setup.CreateQueue(testenv.Context(t), owner, setup.QueueInput{Name: ptr("Other"), Channels: []string{"chat"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,8 +86,8 @@ func TestQueueInput_Validation(t *testing.T) {
 		{"ok with overflow", setup.QueueInput{Name: ptr("Q"), Channels: []string{"chat", "email"}, MaxWait: ptr(60), OverflowID: &other.ID}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := w.setup.CreateQueue(tctx(t), owner, tc.in)
-			if got := code(err); got != tc.want {
+			_, err := w.setup.CreateQueue(testenv.Context(t), owner, tc.in)
+			if got := testenv.Code(err); got != tc.want {
 				t.Errorf("code %q, want %q", got, tc.want)
 			}
 		})
@@ -113,15 +97,15 @@ func TestQueueInput_Validation(t *testing.T) {
 func TestQueue_CreateUpdateDeleteAndRoles(t *testing.T) {
 	w := newWorld(t)
 	owner, agent, sup := w.company(t, "acme")
-	c := tctx(t)
+	c := testenv.Context(t)
 	de, err := w.setup.CreateSkill(c, owner, "German")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.setup.CreateSkill(c, owner, "german"); code(err) != "skill_exists" {
+	if _, err := w.setup.CreateSkill(c, owner, "german"); testenv.Code(err) != "skill_exists" {
 		t.Errorf("duplicate skill: %v", err)
 	}
-	if _, err := w.setup.CreateSkill(c, agent, "French"); code(err) != "forbidden" {
+	if _, err := w.setup.CreateSkill(c, agent, "French"); testenv.Code(err) != "forbidden" {
 		t.Errorf("agent creating a skill: %v", err)
 	}
 	hours := &setup.BusinessHours{Timezone: "Europe/Berlin", Days: map[string][2]string{"mon": {"08:00", "18:00"}}}
@@ -138,7 +122,7 @@ func TestQueue_CreateUpdateDeleteAndRoles(t *testing.T) {
 	if err != nil || len(got.Skills) != 1 || got.Skills[0].MinLevel != 5 || got.Hours == nil || got.Hours.Timezone != "Europe/Berlin" || *got.RelaxAfter != 60 {
 		t.Fatalf("read back: %+v %v", got, err)
 	}
-	if _, err := w.setup.GetQueue(c, agent, q.ID); code(err) != "forbidden" {
+	if _, err := w.setup.GetQueue(c, agent, q.ID); testenv.Code(err) != "forbidden" {
 		t.Errorf("agent reading a queue: %v", err)
 	}
 	up, err := w.setup.UpdateQueue(c, owner, q.ID, setup.QueueInput{Channels: []string{"chat", "email"}, Skills: []setup.Requirement{},
@@ -149,7 +133,7 @@ func TestQueue_CreateUpdateDeleteAndRoles(t *testing.T) {
 	if up.Name != "Support DE" || len(up.Channels) != 2 || len(up.Skills) != 0 || up.Hours != nil || up.RelaxAfter != nil || up.Priority != 10 {
 		t.Errorf("after update: %+v", up)
 	}
-	if _, err := w.setup.UpdateQueue(c, owner, uuid.New(), setup.QueueInput{Name: ptr("X")}); code(err) != "not_found" {
+	if _, err := w.setup.UpdateQueue(c, owner, uuid.New(), setup.QueueInput{Name: ptr("X")}); testenv.Code(err) != "not_found" {
 		t.Errorf("update unknown: %v", err)
 	}
 	// A skill still held by an agent cannot go.
@@ -157,13 +141,13 @@ func TestQueue_CreateUpdateDeleteAndRoles(t *testing.T) {
 		Capacity: map[string]int{"chat": 3, "email": 5}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.setup.DeleteSkill(c, owner, de.ID); code(err) != "skill_in_use" {
+	if err := w.setup.DeleteSkill(c, owner, de.ID); testenv.Code(err) != "skill_in_use" {
 		t.Errorf("delete a skill in use: %v", err)
 	}
 	if err := w.setup.DeleteQueue(c, owner, q.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.setup.DeleteQueue(c, owner, q.ID); code(err) != "not_found" {
+	if err := w.setup.DeleteQueue(c, owner, q.ID); testenv.Code(err) != "not_found" {
 		t.Errorf("second delete: %v", err)
 	}
 	var audited int
@@ -178,7 +162,7 @@ func TestQueue_CreateUpdateDeleteAndRoles(t *testing.T) {
 func TestProfile_SetAndRead(t *testing.T) {
 	w := newWorld(t)
 	owner, agent, _ := w.company(t, "acme")
-	c := tctx(t)
+	c := testenv.Context(t)
 	sk, _ := w.setup.CreateSkill(c, owner, "Billing")
 	for _, tc := range []struct {
 		name string
@@ -192,8 +176,8 @@ func TestProfile_SetAndRead(t *testing.T) {
 		{"unknown skill", setup.ProfileInput{Skills: []setup.SkillLevel{{SkillID: uuid.New(), Level: 3}}}, "unknown_skill"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := w.setup.SetProfile(c, owner, agent.UserID, tc.in); code(err) != tc.want {
-				t.Errorf("code %q, want %q", code(err), tc.want)
+			if _, err := w.setup.SetProfile(c, owner, agent.UserID, tc.in); testenv.Code(err) != tc.want {
+				t.Errorf("code %q, want %q", testenv.Code(err), tc.want)
 			}
 		})
 	}
@@ -209,14 +193,14 @@ func TestProfile_SetAndRead(t *testing.T) {
 	if err != nil || mine.Capacity["voice"] != 1 {
 		t.Errorf("agent reading own profile: %+v %v", mine, err)
 	}
-	if _, err := w.setup.GetProfile(c, agent, owner.UserID); code(err) != "forbidden" {
+	if _, err := w.setup.GetProfile(c, agent, owner.UserID); testenv.Code(err) != "forbidden" {
 		t.Errorf("agent reading another's profile: %v", err)
 	}
 	all, err := w.setup.Profiles(c, owner.TenantID)
 	if err != nil || len(all) != 1 || all[0].UserID != agent.UserID {
 		t.Errorf("profiles: %+v %v", all, err)
 	}
-	if _, err := w.setup.SetProfile(c, owner, uuid.New(), setup.ProfileInput{}); code(err) != "not_found" {
+	if _, err := w.setup.SetProfile(c, owner, uuid.New(), setup.ProfileInput{}); testenv.Code(err) != "not_found" {
 		t.Errorf("unknown user: %v", err)
 	}
 }
@@ -225,28 +209,28 @@ func TestSetup_TenantIsolation(t *testing.T) {
 	w := newWorld(t)
 	a, agentA, _ := w.company(t, "acme")
 	b, _, _ := w.company(t, "bravo")
-	c := tctx(t)
+	c := testenv.Context(t)
 	sk, _ := w.setup.CreateSkill(c, a, "German")
 	q, err := w.setup.CreateQueue(c, a, setup.QueueInput{Name: ptr("Support"), Channels: []string{"chat"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.setup.GetQueue(c, b, q.ID); code(err) != "not_found" {
+	if _, err := w.setup.GetQueue(c, b, q.ID); testenv.Code(err) != "not_found" {
 		t.Errorf("B reads A's queue: %v", err)
 	}
-	if _, err := w.setup.UpdateQueue(c, b, q.ID, setup.QueueInput{Name: ptr("Hijacked")}); code(err) != "not_found" {
+	if _, err := w.setup.UpdateQueue(c, b, q.ID, setup.QueueInput{Name: ptr("Hijacked")}); testenv.Code(err) != "not_found" {
 		t.Errorf("B updates A's queue: %v", err)
 	}
-	if err := w.setup.DeleteQueue(c, b, q.ID); code(err) != "not_found" {
+	if err := w.setup.DeleteQueue(c, b, q.ID); testenv.Code(err) != "not_found" {
 		t.Errorf("B deletes A's queue: %v", err)
 	}
-	if _, err := w.setup.CreateQueue(c, b, setup.QueueInput{Name: ptr("Q"), Channels: []string{"chat"}, Skills: []setup.Requirement{{SkillID: sk.ID, MinLevel: 1}}}); code(err) != "unknown_skill" {
+	if _, err := w.setup.CreateQueue(c, b, setup.QueueInput{Name: ptr("Q"), Channels: []string{"chat"}, Skills: []setup.Requirement{{SkillID: sk.ID, MinLevel: 1}}}); testenv.Code(err) != "unknown_skill" {
 		t.Errorf("B requires A's skill: %v", err)
 	}
-	if _, err := w.setup.SetProfile(c, b, agentA.UserID, setup.ProfileInput{}); code(err) != "not_found" {
+	if _, err := w.setup.SetProfile(c, b, agentA.UserID, setup.ProfileInput{}); testenv.Code(err) != "not_found" {
 		t.Errorf("B sets A's agent profile: %v", err)
 	}
-	if err := w.setup.DeleteSkill(c, b, sk.ID); code(err) != "not_found" {
+	if err := w.setup.DeleteSkill(c, b, sk.ID); testenv.Code(err) != "not_found" {
 		t.Errorf("B deletes A's skill: %v", err)
 	}
 	if qs, _ := w.setup.ListQueues(c, b); len(qs) != 0 {
@@ -289,7 +273,7 @@ func TestBusinessHours_OpenAt(t *testing.T) {
 	if !always.OpenAt(time.Now()) {
 		t.Error("no hours should be always open")
 	}
-	if err := (&setup.BusinessHours{Timezone: "UTC", Days: map[string][2]string{"funday": {"08:00", "09:00"}}}).Validate(); code(err) != "invalid_business_hours" {
+	if err := (&setup.BusinessHours{Timezone: "UTC", Days: map[string][2]string{"funday": {"08:00", "09:00"}}}).Validate(); testenv.Code(err) != "invalid_business_hours" {
 		t.Errorf("unknown day: %v", err)
 	}
 }

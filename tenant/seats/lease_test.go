@@ -1,7 +1,6 @@
 package seats
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -16,19 +15,13 @@ func newLeases(t testing.TB) *Leases {
 	return NewLeases(testenv.NewRedis(t), testenv.Prefix())
 }
 
-func tctx(t testing.TB) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
 func req(tenantID uuid.UUID, dept *uuid.UUID, ws string) Request {
 	return Request{TenantID: tenantID, UserID: uuid.New(), DepartmentID: dept, Workstation: ws, IP: "127.0.0.1"}
 }
 
 func mustAcquire(t *testing.T, l *Leases, r Request, p Pool) Granted {
 	t.Helper()
-	g, err := l.Acquire(tctx(t), r, p)
+	g, err := l.Acquire(testenv.Context(t), r, p)
 	if err != nil {
 		t.Fatalf("acquire for %s: %v", r.Workstation, err)
 	}
@@ -46,7 +39,7 @@ func refused(t *testing.T, err error) *Refusal {
 
 func TestLease_LimitAndRelease(t *testing.T) {
 	l := newLeases(t)
-	c := tctx(t)
+	c := testenv.Context(t)
 	tid := uuid.New()
 	pool := Pool{Limit: 2}
 	a := mustAcquire(t, l, req(tid, nil, "ws-a"), pool)
@@ -96,7 +89,7 @@ func TestLease_LimitAndRelease(t *testing.T) {
 func TestLease_RenewExtendsAndChecksHolder(t *testing.T) {
 	l := newLeases(t)
 	l.TTL = 2 * time.Second
-	c := tctx(t)
+	c := testenv.Context(t)
 	tid := uuid.New()
 	g := mustAcquire(t, l, req(tid, nil, "ws"), Pool{Limit: 1})
 	time.Sleep(300 * time.Millisecond)
@@ -119,7 +112,7 @@ func TestLease_RenewExtendsAndChecksHolder(t *testing.T) {
 func TestLease_ExpiredIsReclaimedByAcquire(t *testing.T) {
 	l := newLeases(t)
 	l.TTL = 300 * time.Millisecond
-	c := tctx(t)
+	c := testenv.Context(t)
 	tid := uuid.New()
 	old := mustAcquire(t, l, req(tid, nil, "crashed"), Pool{Limit: 1})
 	if _, err := l.Acquire(c, req(tid, nil, "early"), Pool{Limit: 1}); err == nil {
@@ -138,7 +131,7 @@ func TestLease_ExpiredIsReclaimedByAcquire(t *testing.T) {
 
 func TestLease_SecondWorkstationMovesTheLease(t *testing.T) {
 	l := newLeases(t)
-	c := tctx(t)
+	c := testenv.Context(t)
 	tid := uuid.New()
 	pool := Pool{Limit: 1}
 	first := mustAcquire(t, l, req(tid, nil, "desk-1"), pool)
@@ -163,7 +156,7 @@ func TestLease_SecondWorkstationMovesTheLease(t *testing.T) {
 
 func TestLease_ForceReleaseLeavesWord(t *testing.T) {
 	l := newLeases(t)
-	c := tctx(t)
+	c := testenv.Context(t)
 	tid := uuid.New()
 	g := mustAcquire(t, l, req(tid, nil, "ws"), Pool{Limit: 1})
 	holder, err := l.ForceRelease(c, tid, g.ID)
@@ -182,7 +175,7 @@ func TestLease_ForceReleaseLeavesWord(t *testing.T) {
 
 func TestLease_ReleaseUser(t *testing.T) {
 	l := newLeases(t)
-	c := tctx(t)
+	c := testenv.Context(t)
 	tid := uuid.New()
 	g := mustAcquire(t, l, req(tid, nil, "ws"), Pool{Limit: 1})
 	if err := l.ReleaseUser(c, tid, g.UserID); err != nil {
@@ -216,7 +209,7 @@ func TestLease_Reservations(t *testing.T) {
 			l := newLeases(t)
 			tid := uuid.New()
 			for i, s := range tc.steps {
-				_, err := l.Acquire(tctx(t), req(tid, s.dept, "ws"), pool)
+				_, err := l.Acquire(testenv.Context(t), req(tid, s.dept, "ws"), pool)
 				if (err == nil) != s.ok {
 					t.Fatalf("step %d: err %v, want ok=%v", i, err, s.ok)
 				}
@@ -232,7 +225,7 @@ func TestLease_RefusalDetails(t *testing.T) {
 	pool := Pool{Limit: 3, Reserved: map[uuid.UUID]int{support: 1}}
 	mustAcquire(t, l, req(tid, nil, "a"), pool)
 	mustAcquire(t, l, req(tid, nil, "b"), pool)
-	_, err := l.Acquire(tctx(t), req(tid, nil, "c"), pool)
+	_, err := l.Acquire(testenv.Context(t), req(tid, nil, "c"), pool)
 	r := refused(t, err)
 	want := Refusal{Held: 2, Limit: 3, DeptReserved: 0, DeptHeld: 0, AllReserved: 1}
 	if *r != want {
@@ -246,11 +239,11 @@ func TestLease_UnavailableRedisFailsClosed(t *testing.T) {
 	tid := uuid.New()
 	mustAcquire(t, l, req(tid, nil, "before"), Pool{Limit: 5})
 	p.Kill()
-	_, err := l.Acquire(tctx(t), req(tid, nil, "during"), Pool{Limit: 5})
+	_, err := l.Acquire(testenv.Context(t), req(tid, nil, "during"), Pool{Limit: 5})
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("acquire with Redis down: %v, want ErrUnavailable", err)
 	}
-	if _, err := l.Renew(tctx(t), tid, uuid.New(), uuid.New()); !errors.Is(err, ErrUnavailable) {
+	if _, err := l.Renew(testenv.Context(t), tid, uuid.New(), uuid.New()); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("renew with Redis down: %v, want ErrUnavailable", err)
 	}
 	p.Start()
@@ -266,7 +259,7 @@ func TestLease_UnavailableRedisFailsClosed(t *testing.T) {
 // who finds the pool full gets the next seat freed ahead of new logins.
 func TestLease_ResumeClaimsTheNextSeat(t *testing.T) {
 	l := newLeases(t)
-	c := tctx(t)
+	c := testenv.Context(t)
 	tid := uuid.New()
 	pool := Pool{Limit: 1}
 	newcomer := mustAcquire(t, l, req(tid, nil, "newcomer"), pool)

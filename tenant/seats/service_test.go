@@ -44,7 +44,7 @@ const testPassword = "correct horse battery"
 
 func (w *world) signup(t *testing.T, name, slug string) company {
 	t.Helper()
-	res, err := w.tenants.Signup(tctx(t), tenant.SignupInput{Company: name, Slug: slug, Name: "Olive Owner",
+	res, err := w.tenants.Signup(testenv.Context(t), tenant.SignupInput{Company: name, Slug: slug, Name: "Olive Owner",
 		Email: "owner@" + slug + ".example", Password: testPassword, Currency: "EUR"}, tenant.ClientMeta{IP: "192.0.2.1"})
 	if err != nil {
 		t.Fatalf("signup %s: %v", slug, err)
@@ -54,7 +54,7 @@ func (w *world) signup(t *testing.T, name, slug string) company {
 
 func (w *world) department(t *testing.T, c company, name string) uuid.UUID {
 	t.Helper()
-	d, err := w.tenants.CreateDepartment(tctx(t), c.owner, tenant.DepartmentInput{Name: name})
+	d, err := w.tenants.CreateDepartment(testenv.Context(t), c.owner, tenant.DepartmentInput{Name: name})
 	if err != nil {
 		t.Fatalf("create department %s: %v", name, err)
 	}
@@ -66,12 +66,12 @@ func (w *world) department(t *testing.T, c company, name string) uuid.UUID {
 func (w *world) member(t *testing.T, c company, local string, role cic.Role, dept *uuid.UUID) tenant.Principal {
 	t.Helper()
 	email := local + "@" + c.Tenant.Slug + ".example"
-	_, err := w.tenants.CreateUser(tctx(t), c.owner, tenant.NewUser{Email: email, Name: "User " + local, Role: role,
+	_, err := w.tenants.CreateUser(testenv.Context(t), c.owner, tenant.NewUser{Email: email, Name: "User " + local, Role: role,
 		Password: testPassword, DepartmentID: dept})
 	if err != nil {
 		t.Fatalf("create %s: %v", email, err)
 	}
-	_, p, err := w.tenants.Login(tctx(t), tenant.LoginInput{Tenant: c.Tenant.Slug, Email: email, Password: testPassword},
+	_, p, err := w.tenants.Login(testenv.Context(t), tenant.LoginInput{Tenant: c.Tenant.Slug, Email: email, Password: testPassword},
 		tenant.ClientMeta{IP: "198.51.100.7"})
 	if err != nil {
 		t.Fatalf("login %s: %v", email, err)
@@ -82,7 +82,7 @@ func (w *world) member(t *testing.T, c company, local string, role cic.Role, dep
 // grant adds seats to c's pool directly, as a subscription will.
 func (w *world) grant(t *testing.T, c company, seats int) {
 	t.Helper()
-	_, err := w.db.Owner.Exec(tctx(t), `INSERT INTO seat_grants (tenant_id, id, source, seats, valid_from, valid_until)
+	_, err := w.db.Owner.Exec(testenv.Context(t), `INSERT INTO seat_grants (tenant_id, id, source, seats, valid_from, valid_until)
 		VALUES ($1, $2, 'subscription', $3, now() - interval '1 hour', now() + interval '30 days')`, c.Tenant.ID, uuid.New(), seats)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func (w *world) grant(t *testing.T, c company, seats int) {
 
 func (w *world) acquire(t *testing.T, p tenant.Principal, ws string) Granted {
 	t.Helper()
-	g, err := w.seats.Acquire(tctx(t), p, ws, "198.51.100.7")
+	g, err := w.seats.Acquire(testenv.Context(t), p, ws, "198.51.100.7")
 	if err != nil {
 		t.Fatalf("%s acquires at %s: %v", p.Email, ws, err)
 	}
@@ -101,7 +101,7 @@ func (w *world) acquire(t *testing.T, p tenant.Principal, ws string) Granted {
 // holders are the user ids holding a seat of the tenant, as Redis has them.
 func (w *world) holders(t *testing.T, tenantID uuid.UUID) map[uuid.UUID]bool {
 	t.Helper()
-	ls, err := w.seats.Leases.List(tctx(t), tenantID)
+	ls, err := w.seats.Leases.List(testenv.Context(t), tenantID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestService_RefusalNamesCompanyAndLimit(t *testing.T) {
 	}
 	w.acquire(t, a2, "desk-2")
 
-	_, err := w.seats.Acquire(tctx(t), a3, "desk-3", "198.51.100.7")
+	_, err := w.seats.Acquire(testenv.Context(t), a3, "desk-3", "198.51.100.7")
 	e := wantCode(t, err, cic.ECONFLICT, "seats_exhausted")
 	const want = "All 2 seats of Acme are in use — ask an admin to free one, or try again in a moment."
 	if e.Message != want {
@@ -152,14 +152,14 @@ func TestService_RefusalNamesCompanyAndLimit(t *testing.T) {
 	}
 
 	// Logout frees the seat at once.
-	if err := w.seats.Release(tctx(t), a1, g1.ID); err != nil {
+	if err := w.seats.Release(testenv.Context(t), a1, g1.ID); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, w.seats.Release(tctx(t), a1, g1.ID), cic.ECONFLICT, "lease_not_held")
+	wantCode(t, w.seats.Release(testenv.Context(t), a1, g1.ID), cic.ECONFLICT, "lease_not_held")
 	w.acquire(t, a3, "desk-3")
 
 	// A workstation name is required and checked before any seat is taken.
-	_, err = w.seats.Acquire(tctx(t), a1, " desk ", "198.51.100.7")
+	_, err = w.seats.Acquire(testenv.Context(t), a1, " desk ", "198.51.100.7")
 	wantCode(t, err, cic.EINVALID, "invalid_workstation")
 }
 
@@ -167,7 +167,7 @@ func TestService_RefusalNamesDepartmentReservation(t *testing.T) {
 	w := newWorld(t, testenv.NewRedis(t))
 	acme := w.signup(t, "Acme", "acme")
 	support := w.department(t, acme, "Support")
-	if err := w.seats.SetReservation(tctx(t), acme.owner, support, 1); err != nil {
+	if err := w.seats.SetReservation(testenv.Context(t), acme.owner, support, 1); err != nil {
 		t.Fatal(err)
 	}
 	s1 := w.member(t, acme, "sue", cic.RoleAgent, &support)
@@ -176,7 +176,7 @@ func TestService_RefusalNamesDepartmentReservation(t *testing.T) {
 	w.acquire(t, s1, "desk-1")
 	w.acquire(t, other, "desk-2")
 
-	_, err := w.seats.Acquire(tctx(t), s2, "desk-3", "198.51.100.7")
+	_, err := w.seats.Acquire(testenv.Context(t), s2, "desk-3", "198.51.100.7")
 	e := wantCode(t, err, cic.ECONFLICT, "seats_exhausted")
 	const want = "All 2 seats of Acme are in use — ask an admin to free one, or try again in a moment." +
 		" The 1 seat reserved for your department, Support, is taken."
@@ -185,7 +185,7 @@ func TestService_RefusalNamesDepartmentReservation(t *testing.T) {
 	}
 	// Someone outside the department is not told about it.
 	third := w.member(t, acme, "tia", cic.RoleAgent, nil)
-	_, err = w.seats.Acquire(tctx(t), third, "desk-4", "198.51.100.7")
+	_, err = w.seats.Acquire(testenv.Context(t), third, "desk-4", "198.51.100.7")
 	if e := wantCode(t, err, cic.ECONFLICT, "seats_exhausted"); strings.Contains(e.Message, "department") {
 		t.Errorf("message %q names a department to a user outside it", e.Message)
 	}
@@ -199,10 +199,10 @@ func TestService_RefusalWhenOnlyReservedSeatsAreFree(t *testing.T) {
 	w.grant(t, acme, 3) // 5 seats
 	support := w.department(t, acme, "Support")
 	sales := w.department(t, acme, "Sales")
-	if err := w.seats.SetReservation(tctx(t), acme.owner, support, 2); err != nil {
+	if err := w.seats.SetReservation(testenv.Context(t), acme.owner, support, 2); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.seats.SetReservation(tctx(t), acme.owner, sales, 1); err != nil {
+	if err := w.seats.SetReservation(testenv.Context(t), acme.owner, sales, 1); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"al", "bo"} {
@@ -211,7 +211,7 @@ func TestService_RefusalWhenOnlyReservedSeatsAreFree(t *testing.T) {
 	// Sales' own seat is free: a sales agent gets in, then the next one
 	// finds the shared seats full.
 	w.acquire(t, w.member(t, acme, "sal", cic.RoleAgent, &sales), "desk-sal")
-	_, err := w.seats.Acquire(tctx(t), w.member(t, acme, "sid", cic.RoleAgent, &sales), "desk-sid", "198.51.100.7")
+	_, err := w.seats.Acquire(testenv.Context(t), w.member(t, acme, "sid", cic.RoleAgent, &sales), "desk-sid", "198.51.100.7")
 	e := wantCode(t, err, cic.ECONFLICT, "seats_exhausted")
 	const want = "All 2 shared seats of Acme are in use (2 more are reserved for other departments)" +
 		" — ask an admin to free one, or try again in a moment. The 1 seat reserved for your department, Sales, is taken."
@@ -226,16 +226,16 @@ func TestService_NoSeatsOnceTheTrialEnds(t *testing.T) {
 	w := newWorld(t, testenv.NewRedis(t))
 	acme := w.signup(t, "Acme", "acme")
 	agent := w.member(t, acme, "ann", cic.RoleAgent, nil)
-	if _, err := w.db.Owner.Exec(tctx(t), `UPDATE seat_grants SET valid_from = now() - interval '31 days',
+	if _, err := w.db.Owner.Exec(testenv.Context(t), `UPDATE seat_grants SET valid_from = now() - interval '31 days',
 		valid_until = now() - interval '1 minute' WHERE tenant_id = $1 AND source = 'trial'`, acme.Tenant.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err := w.seats.Acquire(tctx(t), agent, "desk-1", "198.51.100.7")
+	_, err := w.seats.Acquire(testenv.Context(t), agent, "desk-1", "198.51.100.7")
 	e := wantCode(t, err, cic.ECONFLICT, "seats_exhausted")
 	if want := "Acme has no seats at the moment — ask an admin to buy seats."; e.Message != want {
 		t.Errorf("message %q, want %q", e.Message, want)
 	}
-	if info, err := w.seats.Pool(tctx(t), acme.Tenant.ID); err != nil || info.Limit != 0 {
+	if info, err := w.seats.Pool(testenv.Context(t), acme.Tenant.ID); err != nil || info.Limit != 0 {
 		t.Errorf("pool %+v, %v; want limit 0", info, err)
 	}
 }
@@ -248,18 +248,18 @@ func TestService_RedisDownIsUnavailable(t *testing.T) {
 	g := w.acquire(t, agent, "desk-1")
 	p.Kill()
 
-	_, err := w.seats.Acquire(tctx(t), w.member(t, acme, "bob", cic.RoleAgent, nil), "desk-2", "198.51.100.7")
+	_, err := w.seats.Acquire(testenv.Context(t), w.member(t, acme, "bob", cic.RoleAgent, nil), "desk-2", "198.51.100.7")
 	e := wantCode(t, err, cic.EUNAVAILABLE, "seat_service_unavailable")
 	if !strings.Contains(e.Message, "no new seat") {
 		t.Errorf("message %q does not say that no seat is given", e.Message)
 	}
-	_, err = w.seats.Heartbeat(tctx(t), agent, g.ID, "desk-1", "198.51.100.7")
+	_, err = w.seats.Heartbeat(testenv.Context(t), agent, g.ID, "desk-1", "198.51.100.7")
 	wantCode(t, err, cic.EUNAVAILABLE, "seat_service_unavailable")
-	_, err = w.seats.Check(tctx(t), agent, g.ID)
+	_, err = w.seats.Check(testenv.Context(t), agent, g.ID)
 	wantCode(t, err, cic.EUNAVAILABLE, "seat_service_unavailable")
-	_, err = w.seats.Overview(tctx(t), acme.owner)
+	_, err = w.seats.Overview(testenv.Context(t), acme.owner)
 	wantCode(t, err, cic.EUNAVAILABLE, "seat_service_unavailable")
-	wantCode(t, w.seats.ForceRelease(tctx(t), acme.owner, g.ID), cic.EUNAVAILABLE, "seat_service_unavailable")
+	wantCode(t, w.seats.ForceRelease(testenv.Context(t), acme.owner, g.ID), cic.EUNAVAILABLE, "seat_service_unavailable")
 }
 
 // TestService_HeartbeatReacquiresAfterRedisLoss: Redis lost every lease
@@ -275,7 +275,7 @@ func TestService_HeartbeatReacquiresAfterRedisLoss(t *testing.T) {
 	ga := w.acquire(t, ann, "desk-1")
 	gb := w.acquire(t, bob, "desk-2")
 
-	hb, err := w.seats.Heartbeat(tctx(t), ann, ga.ID, "desk-1", "198.51.100.7")
+	hb, err := w.seats.Heartbeat(testenv.Context(t), ann, ga.ID, "desk-1", "198.51.100.7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,23 +283,23 @@ func TestService_HeartbeatReacquiresAfterRedisLoss(t *testing.T) {
 		t.Errorf("plain heartbeat %+v, want lease %v renewed for about 60 s with token %d", hb, ga.ID, ga.Token)
 	}
 
-	if err := rdb.FlushAll(tctx(t)).Err(); err != nil {
+	if err := rdb.FlushAll(testenv.Context(t)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	hb, err = w.seats.Heartbeat(tctx(t), ann, ga.ID, "desk-1", "198.51.100.7")
+	hb, err = w.seats.Heartbeat(testenv.Context(t), ann, ga.ID, "desk-1", "198.51.100.7")
 	if err != nil {
 		t.Fatalf("heartbeat after FLUSHALL: %v", err)
 	}
 	if !hb.Reacquired || hb.LeaseID == ga.ID || hb.LeaseID == uuid.Nil || hb.Token <= gb.Token {
 		t.Errorf("heartbeat after FLUSHALL %+v, want a new lease with a token above %d", hb, gb.Token)
 	}
-	if _, err := w.seats.Check(tctx(t), ann, hb.LeaseID); err != nil {
+	if _, err := w.seats.Check(testenv.Context(t), ann, hb.LeaseID); err != nil {
 		t.Errorf("the re-acquired lease does not renew: %v", err)
 	}
 	// A newcomer takes the other seat before bob's heartbeat: bob is
 	// refused rather than the pool going over its limit.
 	w.acquire(t, w.member(t, acme, "cy", cic.RoleAgent, nil), "desk-3")
-	_, err = w.seats.Heartbeat(tctx(t), bob, gb.ID, "desk-2", "198.51.100.7")
+	_, err = w.seats.Heartbeat(testenv.Context(t), bob, gb.ID, "desk-2", "198.51.100.7")
 	wantCode(t, err, cic.ECONFLICT, "seats_exhausted")
 	if h := w.holders(t, acme.Tenant.ID); len(h) != 2 || !h[ann.UserID] || h[bob.UserID] {
 		t.Errorf("holders %v, want ann and cy", h)
@@ -308,15 +308,15 @@ func TestService_HeartbeatReacquiresAfterRedisLoss(t *testing.T) {
 	// Redis loses everything again; ann logs in on her laptop before the
 	// desk's page heartbeats with the lease Redis forgot: the desk is told
 	// that the seat moved, and takes no second one.
-	if err := rdb.FlushAll(tctx(t)).Err(); err != nil {
+	if err := rdb.FlushAll(testenv.Context(t)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	laptop := w.acquire(t, ann, "laptop")
-	_, err = w.seats.Heartbeat(tctx(t), ann, hb.LeaseID, "desk-1", "198.51.100.7")
+	_, err = w.seats.Heartbeat(testenv.Context(t), ann, hb.LeaseID, "desk-1", "198.51.100.7")
 	if e := wantCode(t, err, cic.ECONFLICT, "lease_moved"); !strings.Contains(e.Message, `"laptop"`) {
 		t.Errorf("message %q does not name the laptop", e.Message)
 	}
-	if ls, err := w.seats.Leases.List(tctx(t), acme.Tenant.ID); err != nil || len(ls) != 1 || ls[0].ID != laptop.ID {
+	if ls, err := w.seats.Leases.List(testenv.Context(t), acme.Tenant.ID); err != nil || len(ls) != 1 || ls[0].ID != laptop.ID {
 		t.Errorf("leases %+v, %v; want only ann's laptop", ls, err)
 	}
 }
@@ -331,31 +331,31 @@ func TestService_HeartbeatAfterMoveOrForceRelease(t *testing.T) {
 		t.Errorf("moved from %q, want desk-1", moved.MovedFrom)
 	}
 
-	_, err := w.seats.Heartbeat(tctx(t), ann, first.ID, "desk-1", "198.51.100.7")
+	_, err := w.seats.Heartbeat(testenv.Context(t), ann, first.ID, "desk-1", "198.51.100.7")
 	e := wantCode(t, err, cic.ECONFLICT, "lease_moved")
 	if !strings.Contains(e.Message, `"desk-2"`) {
 		t.Errorf("message %q does not name the new workstation", e.Message)
 	}
-	_, err = w.seats.Check(tctx(t), ann, first.ID)
+	_, err = w.seats.Check(testenv.Context(t), ann, first.ID)
 	wantCode(t, err, cic.ECONFLICT, "lease_moved")
 
-	if err := w.seats.ForceRelease(tctx(t), acme.owner, moved.ID); err != nil {
+	if err := w.seats.ForceRelease(testenv.Context(t), acme.owner, moved.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = w.seats.Heartbeat(tctx(t), ann, moved.ID, "desk-2", "198.51.100.7")
+	_, err = w.seats.Heartbeat(testenv.Context(t), ann, moved.ID, "desk-2", "198.51.100.7")
 	wantCode(t, err, cic.ECONFLICT, "lease_released")
 
 	// After a logout, a page still open elsewhere heartbeats in vain.
 	again := w.acquire(t, ann, "desk-3")
-	if err := w.seats.Release(tctx(t), ann, again.ID); err != nil {
+	if err := w.seats.Release(testenv.Context(t), ann, again.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = w.seats.Heartbeat(tctx(t), ann, again.ID, "desk-3", "198.51.100.7")
+	_, err = w.seats.Heartbeat(testenv.Context(t), ann, again.ID, "desk-3", "198.51.100.7")
 	wantCode(t, err, cic.ECONFLICT, "lease_ended")
 	// Another user's lease id is no way in either.
 	bob := w.member(t, acme, "bob", cic.RoleAgent, nil)
 	gb := w.acquire(t, bob, "desk-4")
-	_, err = w.seats.Heartbeat(tctx(t), ann, gb.ID, "desk-4", "198.51.100.7")
+	_, err = w.seats.Heartbeat(testenv.Context(t), ann, gb.ID, "desk-4", "198.51.100.7")
 	wantCode(t, err, cic.ECONFLICT, "lease_not_held")
 	// None of these heartbeats took a seat for ann.
 	if h := w.holders(t, acme.Tenant.ID); len(h) != 1 || !h[bob.UserID] {
@@ -372,21 +372,21 @@ func TestService_ForceReleaseIsAuditedAndForManagers(t *testing.T) {
 	admin := w.member(t, acme, "ada", cic.RoleAdmin, nil)
 	g := w.acquire(t, ann, "desk-1")
 
-	wantCode(t, w.seats.ForceRelease(tctx(t), bob.Actor, g.ID), cic.EFORBIDDEN, "forbidden")
-	wantCode(t, w.seats.ForceRelease(tctx(t), sup.Actor, g.ID), cic.EFORBIDDEN, "forbidden")
+	wantCode(t, w.seats.ForceRelease(testenv.Context(t), bob.Actor, g.ID), cic.EFORBIDDEN, "forbidden")
+	wantCode(t, w.seats.ForceRelease(testenv.Context(t), sup.Actor, g.ID), cic.EFORBIDDEN, "forbidden")
 	if !w.holders(t, acme.Tenant.ID)[ann.UserID] {
 		t.Fatal("a refused force-release freed the seat")
 	}
 
-	if err := w.seats.ForceRelease(tctx(t), admin.Actor, g.ID); err != nil {
+	if err := w.seats.ForceRelease(testenv.Context(t), admin.Actor, g.ID); err != nil {
 		t.Fatal(err)
 	}
 	if w.holders(t, acme.Tenant.ID)[ann.UserID] {
 		t.Error("the seat is still held after the force-release")
 	}
-	wantCode(t, w.seats.ForceRelease(tctx(t), admin.Actor, g.ID), cic.ENOTFOUND, "not_found")
+	wantCode(t, w.seats.ForceRelease(testenv.Context(t), admin.Actor, g.ID), cic.ENOTFOUND, "not_found")
 
-	rows, err := w.db.Owner.Query(tctx(t), `SELECT tenant_id, actor_id, actor_role, target_type, target_id, details
+	rows, err := w.db.Owner.Query(testenv.Context(t), `SELECT tenant_id, actor_id, actor_role, target_type, target_id, details
 		FROM audit_log WHERE action = 'seat.force_release'`)
 	if err != nil {
 		t.Fatal(err)
@@ -424,7 +424,7 @@ func TestService_SetReservationValidates(t *testing.T) {
 	support := w.department(t, acme, "Support")
 	sales := w.department(t, acme, "Sales")
 	agent := w.member(t, acme, "ann", cic.RoleAgent, &support)
-	c := tctx(t)
+	c := testenv.Context(t)
 
 	wantCode(t, w.seats.SetReservation(c, agent.Actor, support, 1), cic.EFORBIDDEN, "forbidden")
 	wantCode(t, w.seats.SetReservation(c, acme.owner, support, -1), cic.EINVALID, "invalid_seats")
@@ -487,7 +487,7 @@ func TestService_OverviewListsHoldersByName(t *testing.T) {
 	w.grant(t, acme, 2)
 	support := w.department(t, acme, "Support")
 	sales := w.department(t, acme, "Sales")
-	if err := w.seats.SetReservation(tctx(t), acme.owner, support, 2); err != nil {
+	if err := w.seats.SetReservation(testenv.Context(t), acme.owner, support, 2); err != nil {
 		t.Fatal(err)
 	}
 	ann := w.member(t, acme, "ann", cic.RoleAgent, &support)
@@ -496,10 +496,10 @@ func TestService_OverviewListsHoldersByName(t *testing.T) {
 	ga := w.acquire(t, ann, "desk-1")
 	gb := w.acquire(t, bob, "desk-2")
 
-	_, err := w.seats.Overview(tctx(t), ann.Actor)
+	_, err := w.seats.Overview(testenv.Context(t), ann.Actor)
 	wantCode(t, err, cic.EFORBIDDEN, "forbidden")
 	for _, viewer := range []tenant.Actor{acme.owner, sup.Actor} {
-		ov, err := w.seats.Overview(tctx(t), viewer)
+		ov, err := w.seats.Overview(testenv.Context(t), viewer)
 		if err != nil {
 			t.Fatalf("%s: %v", viewer.Role, err)
 		}
@@ -531,18 +531,18 @@ func TestService_TenantsAreIsolated(t *testing.T) {
 	ann := w.member(t, acme, "ann", cic.RoleAgent, nil)
 	g := w.acquire(t, ann, "desk-1")
 
-	wantCode(t, w.seats.ForceRelease(tctx(t), globex.owner, g.ID), cic.ENOTFOUND, "not_found")
-	if _, err := w.seats.Check(tctx(t), ann, g.ID); err != nil {
+	wantCode(t, w.seats.ForceRelease(testenv.Context(t), globex.owner, g.ID), cic.ENOTFOUND, "not_found")
+	if _, err := w.seats.Check(testenv.Context(t), ann, g.ID); err != nil {
 		t.Errorf("acme's lease after globex tried to release it: %v", err)
 	}
-	ov, err := w.seats.Overview(tctx(t), globex.owner)
+	ov, err := w.seats.Overview(testenv.Context(t), globex.owner)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(ov.Holders) != 0 || ov.Limit != 2 {
 		t.Errorf("globex sees %+v, want its own empty pool of 2", ov)
 	}
-	wantCode(t, w.seats.SetReservation(tctx(t), globex.owner, support, 1), cic.ENOTFOUND, "not_found")
+	wantCode(t, w.seats.SetReservation(testenv.Context(t), globex.owner, support, 1), cic.ENOTFOUND, "not_found")
 	// Globex's pool is its own: both its seats are free.
 	w.acquire(t, w.member(t, globex, "gus", cic.RoleAgent, nil), "desk-1")
 	w.acquire(t, w.member(t, globex, "gil", cic.RoleAgent, nil), "desk-2")
@@ -550,11 +550,11 @@ func TestService_TenantsAreIsolated(t *testing.T) {
 		t.Errorf("acme holders %v, want ann only", h)
 	}
 	// Sampling one tenant stores nothing for the other.
-	if err := w.seats.Sample(tctx(t)); err != nil {
+	if err := w.seats.Sample(testenv.Context(t)); err != nil {
 		t.Fatal(err)
 	}
 	var peak int
-	if err := w.db.Owner.QueryRow(tctx(t), `SELECT max(peak) FROM seat_samples WHERE tenant_id = $1`, acme.Tenant.ID).Scan(&peak); err != nil {
+	if err := w.db.Owner.QueryRow(testenv.Context(t), `SELECT max(peak) FROM seat_samples WHERE tenant_id = $1`, acme.Tenant.ID).Scan(&peak); err != nil {
 		t.Fatal(err)
 	}
 	if peak != 1 {

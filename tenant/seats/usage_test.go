@@ -47,7 +47,7 @@ func (w *world) setMinutes(t *testing.T, tenantID uuid.UUID, fields map[string]i
 		}
 		args = append(args, f, v)
 	}
-	if err := w.rdb.HSet(tctx(t), w.stateKey(tenantID), args...).Err(); err != nil {
+	if err := w.rdb.HSet(testenv.Context(t), w.stateKey(tenantID), args...).Err(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -55,7 +55,7 @@ func (w *world) setMinutes(t *testing.T, tenantID uuid.UUID, fields map[string]i
 // minuteFields reads the minute fields back, named as setMinutes takes them.
 func (w *world) minuteFields(t *testing.T, tenantID uuid.UUID) map[string]string {
 	t.Helper()
-	all, err := w.rdb.HGetAll(tctx(t), w.stateKey(tenantID)).Result()
+	all, err := w.rdb.HGetAll(testenv.Context(t), w.stateKey(tenantID)).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func (w *world) minuteFields(t *testing.T, tenantID uuid.UUID) map[string]string
 // "minute|hour|day <UTC time> peak=.. limit=.. refused=.. [seat_minutes=..]".
 func (w *world) usageRows(t *testing.T, tenantID uuid.UUID) []string {
 	t.Helper()
-	rows, err := w.db.Owner.Query(tctx(t), `
+	rows, err := w.db.Owner.Query(testenv.Context(t), `
 		SELECT 'minute', minute, peak, seat_limit, refused, NULL::bigint FROM seat_samples WHERE tenant_id = $1
 		UNION ALL SELECT 'hour', hour, peak, seat_limit, refused, seat_minutes FROM seat_usage_hourly WHERE tenant_id = $1
 		UNION ALL SELECT 'day', day::timestamp AT TIME ZONE 'UTC', peak, seat_limit, refused, seat_minutes FROM seat_usage_daily WHERE tenant_id = $1
@@ -145,7 +145,7 @@ func TestSample_StoresMinutesAndRollsUp(t *testing.T) {
 	fields, want, _ := pastMinutes(time.Now())
 	w.setMinutes(t, acme.Tenant.ID, fields)
 
-	if err := w.seats.SampleTenant(tctx(t), acme.Tenant.ID); err != nil {
+	if err := w.seats.SampleTenant(testenv.Context(t), acme.Tenant.ID); err != nil {
 		t.Fatal(err)
 	}
 	wantRows(t, w.usageRows(t, acme.Tenant.ID), want)
@@ -153,7 +153,7 @@ func TestSample_StoresMinutesAndRollsUp(t *testing.T) {
 		t.Errorf("stored minutes left in Redis: %v", left)
 	}
 	// Nothing new: the next run stores nothing more.
-	if err := w.seats.SampleTenant(tctx(t), acme.Tenant.ID); err != nil {
+	if err := w.seats.SampleTenant(testenv.Context(t), acme.Tenant.ID); err != nil {
 		t.Fatal(err)
 	}
 	wantRows(t, w.usageRows(t, acme.Tenant.ID), want)
@@ -170,7 +170,7 @@ func TestSample_IsIdempotent(t *testing.T) {
 	w.setMinutes(t, acme.Tenant.ID, fields)
 	w.acquire(t, w.member(t, acme, "ann", cic.RoleAgent, nil), "desk-1")
 
-	if err := w.seats.SampleTenant(tctx(t), acme.Tenant.ID); err != nil {
+	if err := w.seats.SampleTenant(testenv.Context(t), acme.Tenant.ID); err != nil {
 		t.Fatal(err)
 	}
 	first := w.usageRows(t, acme.Tenant.ID)
@@ -189,14 +189,14 @@ func TestSample_IsIdempotent(t *testing.T) {
 	}
 	wantRows(t, first, want)
 
-	if err := w.seats.SampleTenant(tctx(t), acme.Tenant.ID); err != nil {
+	if err := w.seats.SampleTenant(testenv.Context(t), acme.Tenant.ID); err != nil {
 		t.Fatal(err)
 	}
 	wantRows(t, w.usageRows(t, acme.Tenant.ID), first)
 	// A crash after storing but before clearing leaves the minutes in
 	// Redis: the next run stores them again, to the same rows.
 	w.setMinutes(t, acme.Tenant.ID, fields)
-	if err := w.seats.SampleTenant(tctx(t), acme.Tenant.ID); err != nil {
+	if err := w.seats.SampleTenant(testenv.Context(t), acme.Tenant.ID); err != nil {
 		t.Fatal(err)
 	}
 	wantRows(t, w.usageRows(t, acme.Tenant.ID), first)
@@ -212,7 +212,7 @@ func TestSample_PeakBetweenSamples(t *testing.T) {
 	w := newWorld(t, testenv.NewRedis(t))
 	acme := w.signup(t, "Acme", "acme")
 	w.grant(t, acme, 8)
-	info, err := w.seats.Pool(tctx(t), acme.Tenant.ID)
+	info, err := w.seats.Pool(testenv.Context(t), acme.Tenant.ID)
 	if err != nil || info.Limit != 10 {
 		t.Fatalf("pool %+v, %v; want 10 seats", info, err)
 	}
@@ -223,11 +223,11 @@ func TestSample_PeakBetweenSamples(t *testing.T) {
 		held = append(held, mustAcquire(t, w.seats.Leases, req(acme.Tenant.ID, nil, fmt.Sprintf("desk-%d", i)), info.pool()))
 	}
 	for _, g := range held[1:] {
-		if err := w.seats.Leases.Release(tctx(t), acme.Tenant.ID, g.ID, g.UserID); err != nil {
+		if err := w.seats.Leases.Release(testenv.Context(t), acme.Tenant.ID, g.ID, g.UserID); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := w.seats.SampleTenant(tctx(t), acme.Tenant.ID); err != nil {
+	if err := w.seats.SampleTenant(testenv.Context(t), acme.Tenant.ID); err != nil {
 		t.Fatal(err)
 	}
 	hour := time.Unix(cur*60, 0).UTC().Truncate(time.Hour)
@@ -257,13 +257,13 @@ func TestSample_KeepsMinutesInRedisUntilStored(t *testing.T) {
 		t.Fatalf("minute fields %v, want the %d past ones and %s=1", before, len(fields), cur)
 	}
 
-	closed, err := pgxpool.New(tctx(t), w.db.AppURL)
+	closed, err := pgxpool.New(testenv.Context(t), w.db.AppURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	closed.Close()
 	down := NewService(&tenant.DB{Pool: closed}, w.seats.Leases, slog.New(slog.DiscardHandler))
-	if err := down.SampleTenant(tctx(t), acme.Tenant.ID); err == nil {
+	if err := down.SampleTenant(testenv.Context(t), acme.Tenant.ID); err == nil {
 		t.Fatal("sampling with PostgreSQL closed succeeded")
 	}
 	after := w.minuteFields(t, acme.Tenant.ID)
@@ -274,7 +274,7 @@ func TestSample_KeepsMinutesInRedisUntilStored(t *testing.T) {
 		t.Errorf("rows stored by the failed sample: %v", rows)
 	}
 
-	if err := w.seats.SampleTenant(tctx(t), acme.Tenant.ID); err != nil {
+	if err := w.seats.SampleTenant(testenv.Context(t), acme.Tenant.ID); err != nil {
 		t.Fatal(err)
 	}
 	if left := w.minuteFields(t, acme.Tenant.ID); len(left) != 1 || left[cur] != "1" {
@@ -295,29 +295,29 @@ func TestUsage_ThirtyDaysEveryHourAndDay(t *testing.T) {
 	w.seats.Now = func() time.Time { return now }
 	fields, _, hour := pastMinutes(now)
 	w.setMinutes(t, acme.Tenant.ID, fields)
-	if err := w.seats.SampleTenant(tctx(t), acme.Tenant.ID); err != nil {
+	if err := w.seats.SampleTenant(testenv.Context(t), acme.Tenant.ID); err != nil {
 		t.Fatal(err)
 	}
 	today := now.Truncate(24 * time.Hour)
 	// Roll-ups at the edges of the window: the oldest day shown, and the
 	// day and hour just before it, which are not.
-	_, err := w.db.Owner.Exec(tctx(t), `
+	_, err := w.db.Owner.Exec(testenv.Context(t), `
 		INSERT INTO seat_usage_daily (tenant_id, day, peak, seat_limit, refused, seat_minutes)
 		VALUES ($1, $2::date, 1, 2, 0, 7), ($1, $3::date, 9, 9, 9, 9);
 		`, acme.Tenant.ID, today.AddDate(0, 0, -29), today.AddDate(0, 0, -30))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.db.Owner.Exec(tctx(t), `INSERT INTO seat_usage_hourly (tenant_id, hour, peak, seat_limit, refused, seat_minutes)
+	if _, err := w.db.Owner.Exec(testenv.Context(t), `INSERT INTO seat_usage_hourly (tenant_id, hour, peak, seat_limit, refused, seat_minutes)
 		VALUES ($1, $2, 9, 9, 9, 9)`, acme.Tenant.ID, now.Truncate(time.Hour).Add(-720*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 
 	agent := w.member(t, acme, "ann", cic.RoleAgent, nil)
-	_, err = w.seats.Usage(tctx(t), agent.Actor)
+	_, err = w.seats.Usage(testenv.Context(t), agent.Actor)
 	wantCode(t, err, cic.EFORBIDDEN, "forbidden")
 
-	u, err := w.seats.Usage(tctx(t), acme.owner)
+	u, err := w.seats.Usage(testenv.Context(t), acme.owner)
 	if err != nil {
 		t.Fatal(err)
 	}
