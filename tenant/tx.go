@@ -142,3 +142,16 @@ func isForeignKeyViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23503"
 }
+
+// AddressTx scopes a transaction to the one channel address row whose
+// lookup key ("<channel>:<address>") is key (policy address_lookup): for
+// inbound mail, whose tenant is known only from the recipient address.
+func (db *DB) AddressTx(ctx context.Context, key string, fn func(pgx.Tx) error) error {
+	return db.tx(ctx, "app.channel_address", key, fn)
+}
+
+// SlugTx is slugTx for channel packages that know a tenant only by the
+// slug in an address (support@acme.<inbound domain>).
+func (db *DB) SlugTx(ctx context.Context, slug string, fn func(pgx.Tx) error) error {
+	return db.slugTx(ctx, slug, fn)
+}

@@ -23,7 +23,15 @@ import (
 
 	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/billing/chargeback"
+	"github.com/cic-platform/cic/channels"
 	"github.com/cic-platform/cic/channels/chat"
+	"github.com/cic-platform/cic/channels/conversation"
+	"github.com/cic-platform/cic/channels/customer"
+	"github.com/cic-platform/cic/channels/directory"
+	"github.com/cic-platform/cic/channels/fax"
+	"github.com/cic-platform/cic/channels/sms"
+	"github.com/cic-platform/cic/channels/social"
+	"github.com/cic-platform/cic/channels/voice"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/routing"
 	"github.com/cic-platform/cic/routing/contacts"
@@ -86,6 +94,21 @@ type Config struct {
 	// signed with a key derived from the JWT signing key (shared by the
 	// replicas that share JWT_KEYS).
 	Reports *chargeback.Service
+	// Channels answers on a contact's channel (desk replies, surveys,
+	// outbound contacts); nil: only chat answers, live.
+	Channels *channels.Registry
+	// Customers links contacts to the one customer behind them.
+	Customers *customer.Service
+	// Conversations holds the messages of e-mail, SMS, social, fax.
+	Conversations *conversation.Store
+	// Directory holds the tenants' channel addresses and providers.
+	Directory *directory.Directory
+	// Voice, SMS, Social and Fax take their providers' webhooks under
+	// /webhooks/<provider>/...; nil turns a channel's webhooks off.
+	Voice  *voice.Service
+	SMS    *sms.Service
+	Social *social.Service
+	Fax    *fax.Service
 }
 
 // Server is the Fiber application with its dependencies.
@@ -125,6 +148,18 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Contacts == nil {
 		cfg.Contacts = contacts.New(cfg.Tenants.DB, routing.New(cfg.Redis, cfg.RedisPrefix), cfg.Setup, cfg.Meter, cfg.Logger)
+	}
+	if cfg.Customers == nil {
+		cfg.Customers = &customer.Service{DB: cfg.Tenants.DB}
+	}
+	if cfg.Conversations == nil {
+		cfg.Conversations = &conversation.Store{DB: cfg.Tenants.DB}
+	}
+	if cfg.Directory == nil {
+		cfg.Directory = &directory.Directory{DB: cfg.Tenants.DB}
+	}
+	if cfg.Channels == nil {
+		cfg.Channels = &channels.Registry{}
 	}
 	if cfg.Setup.OnChange == nil {
 		// Routing follows the admin's changes through this hook only.
@@ -276,6 +311,9 @@ func (s *Server) routes() {
 	s.chatRoutes()
 	s.deskRoutes()
 	s.reportRoutes()
+	s.channelsRoutes()
+	s.voiceRoutes()
+	s.messagingRoutes()
 	api.Use(s.apiNotFound)
 
 	// Stripe (or the local checkout) calls this; the signature is the

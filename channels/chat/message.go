@@ -51,6 +51,8 @@ type appendInput struct {
 	body     string
 	// states the contact must be in for this sender
 	states []string
+	// anyState lets a system message through after the end (the survey)
+	anyState bool
 }
 
 // appendMessage stores a message under the session's row lock: seqs are
@@ -88,10 +90,10 @@ func (s *Service) appendMessage(ctx context.Context, tenantID, contactID uuid.UU
 		for _, st := range in.states {
 			allowed = allowed || st == state
 		}
-		if (in.sender == SenderVisitor && ended) || !openState(state) {
+		if !in.anyState && ((in.sender == SenderVisitor && ended) || !openState(state)) {
 			return errEnded
 		}
-		if !allowed {
+		if !allowed && !in.anyState {
 			return cic.Codef(cic.ECONFLICT, "invalid_state", "Messages cannot be sent while the contact is %s.", state)
 		}
 		var seq int

@@ -12,7 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cic-platform/cic/billing"
+	"github.com/cic-platform/cic/channels"
 	"github.com/cic-platform/cic/channels/chat"
+	"github.com/cic-platform/cic/channels/conversation"
+	"github.com/cic-platform/cic/channels/customer"
+	"github.com/cic-platform/cic/channels/directory"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/routing"
 	"github.com/cic-platform/cic/routing/contacts"
@@ -84,7 +88,7 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	})
 	go ticker.Run(tickCtx)
 
-	srv, err := web.New(web.Config{
+	wc := web.Config{
 		Chat:          chatSvc,
 		Setup:         routingSetup,
 		Contacts:      contactSvc,
@@ -105,7 +109,23 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// A registry of our own rather than the global one, so /metrics
 		// shows exactly what this process registered.
 		Registry: prometheus.NewRegistry(),
-	})
+	}
+	// The channels beyond chat: e-mail (its SMTP listener), calls, SMS,
+	// social, fax; one customer behind them; the survey after close.
+	customers := &customer.Service{DB: a.tenants.DB}
+	registry := &channels.Registry{}
+	stopChannels, err := startChannels(ctx, channelDeps{app: a, cfg: cfg, log: log, contacts: contactSvc, customers: customers,
+		conversations: &conversation.Store{DB: a.tenants.DB}, directory: &directory.Directory{DB: a.tenants.DB}, registry: registry}, &wc)
+	if err != nil {
+		return err
+	}
+	defer stopChannels()
+	registry.Register(chat.Channel{S: chatSvc})
+	surveys := &customer.Surveys{DB: a.tenants.DB, Channels: registry}
+	contactSvc.OnClosed = func(ctx context.Context, tenantID uuid.UUID, c contacts.Contact) error {
+		return surveys.ContactClosed(ctx, tenantID, c.ID, c.Channel)
+	}
+	srv, err := web.New(wc)
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}

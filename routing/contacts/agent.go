@@ -278,7 +278,7 @@ func (s *Service) WrapUp(ctx context.Context, p tenant.Principal, id uuid.UUID, 
 	if err != nil {
 		return err
 	}
-	ch, err := s.Engine.Finish(ctx, p.TenantID, id.String(), p.UserID.String(), s.Now())
+	ch, err := s.finish(ctx, p.TenantID, id, p.UserID)
 	if err != nil {
 		s.keep(ctx, p.TenantID, ch)
 		return err
@@ -308,8 +308,9 @@ func (s *Service) Close(ctx context.Context, p tenant.Principal, id uuid.UUID) e
 		return err
 	}
 	s.notify(p.TenantID, "closed", id, c.AgentID)
+	s.closed(p.TenantID, c)
 	if c.State == StateAccepted && c.AgentID != nil {
-		ch, err := s.Engine.Finish(ctx, p.TenantID, id.String(), c.AgentID.String(), s.Now())
+		ch, err := s.finish(ctx, p.TenantID, id, *c.AgentID)
 		if err != nil {
 			s.keep(ctx, p.TenantID, ch)
 			return err
@@ -317,6 +318,33 @@ func (s *Service) Close(ctx context.Context, p tenant.Principal, id uuid.UUID) e
 		return s.record(ctx, p.TenantID, ch)
 	}
 	return nil
+}
+
+// finish tells the engine the agent is done with a contact. A contact the
+// engine never held (an outbound contact the agent started) or no longer
+// holds (Redis lost it) has nothing to free there.
+func (s *Service) finish(ctx context.Context, tenantID, id, agentID uuid.UUID) (routing.Changes, error) {
+	ch, err := s.Engine.Finish(ctx, tenantID, id.String(), agentID.String(), s.Now())
+	if e, ok := cic.AsError(err); ok && e.Code == "unknown_contact" {
+		return ch, nil
+	}
+	return ch, err
+}
+
+// closed hands a closed contact to OnClosed (the satisfaction survey),
+// off the request: a slow mail relay must not hold up the agent.
+func (s *Service) closed(tenantID uuid.UUID, c Contact) {
+	if s.OnClosed == nil {
+		return
+	}
+	c.State = StateClosed
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.OnClosed(ctx, tenantID, c); err != nil {
+			s.Logger.Warn("after close", "tenant", tenantID, "contact", c.ID, "err", err)
+		}
+	}()
 }
 
 // Abandon records that the customer left before an agent accepted; such a

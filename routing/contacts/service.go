@@ -30,6 +30,9 @@ type Service struct {
 	// Notify, when set, hears every change recorded for a tenant (offers,
 	// requeues, accepts...), for live pages to push.
 	Notify func(tenantID uuid.UUID, kind string, contactID uuid.UUID, agentID *uuid.UUID)
+	// OnClosed, when set, runs after a contact is closed (in the
+	// background, with its own deadline): the satisfaction survey.
+	OnClosed func(ctx context.Context, tenantID uuid.UUID, c Contact) error
 }
 
 // New wires a Service.
@@ -86,6 +89,15 @@ type OpenInput struct {
 	CustomerRef string
 	Campaign    string
 	Priority    int
+	// ID, when set, names the contact: a channel derives it from the
+	// provider's id of what arrived (a Message-ID, an SMS sid), so a
+	// retried delivery finds the contact the first one opened instead of
+	// opening a second.
+	ID uuid.UUID
+	// CustomerID links the contact to its customer (channels/customer).
+	CustomerID *uuid.UUID
+	// Subject is what lists show: a mail's subject, the caller's number.
+	Subject string
 }
 
 // ErrClosed is returned (wrapped with the queue's message) when the queue
@@ -123,6 +135,11 @@ func (s *Service) Open(ctx context.Context, tenantID uuid.UUID, in OpenInput) (C
 		}
 		return Contact{}, fmt.Errorf("%w: %w", ErrClosed, cic.Codef(cic.ECONFLICT, "queue_closed", "%s", msg))
 	}
+	if in.ID != uuid.Nil {
+		if c, err := s.get(ctx, tenantID, in.ID); err == nil {
+			return s.reopen(ctx, tenantID, c, in, now)
+		}
+	}
 	ok, err := metering.Authorize(ctx, s.DB, tenantID, in.Channel)
 	if err != nil {
 		return Contact{}, err
@@ -131,13 +148,21 @@ func (s *Service) Open(ctx context.Context, tenantID uuid.UUID, in OpenInput) (C
 	if !ok {
 		state = StateNoCredit
 	}
-	id := uuid.New()
+	id := in.ID
+	if id == uuid.Nil {
+		id = uuid.New()
+	}
+	if len(in.Subject) > 500 {
+		in.Subject = in.Subject[:500]
+	}
 	var c Contact
 	err = s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
 		var err error
 		c, err = scanContact(tx.QueryRow(ctx, `INSERT INTO contacts (tenant_id, id, channel, direction, state, queue_id,
-			customer_ref, campaign, queued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5 = 'queued' THEN now() END)
-			RETURNING `+contactColumnsSQL, tenantID, id, in.Channel, in.Direction, state, in.QueueID, in.CustomerRef, in.Campaign))
+			customer_ref, campaign, queued_at, customer_id, subject) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+			CASE WHEN $5 = 'queued' THEN now() END, $9, $10)
+			RETURNING `+contactColumnsSQL, tenantID, id, in.Channel, in.Direction, state, in.QueueID, in.CustomerRef, in.Campaign,
+			in.CustomerID, in.Subject))
 		if err != nil {
 			return fmt.Errorf("insert contact: %w", err)
 		}
@@ -146,13 +171,38 @@ func (s *Service) Open(ctx context.Context, tenantID uuid.UUID, in OpenInput) (C
 	if err != nil {
 		return Contact{}, err
 	}
+	return s.enqueueOpened(ctx, tenantID, c, q.ID, in, ok, now)
+}
+
+// reopen answers a retried Open of a contact that exists: as the first
+// call did, handing a queued contact to the engine again in case the
+// first call stopped before it did (the engine refuses a second copy).
+func (s *Service) reopen(ctx context.Context, tenantID uuid.UUID, c Contact, in OpenInput, now time.Time) (Contact, error) {
+	switch c.State {
+	case StateNoCredit:
+		return c, cic.Codef(cic.EUNAVAILABLE, "service_unavailable", "The service is unavailable at the moment; please try again later.")
+	case StateQueued:
+		if c.QueueID == nil {
+			return c, nil
+		}
+		return s.enqueueOpened(ctx, tenantID, c, *c.QueueID, in, true, now)
+	}
+	return c, nil
+}
+
+func (s *Service) enqueueOpened(ctx context.Context, tenantID uuid.UUID, c Contact, queueID uuid.UUID, in OpenInput, ok bool, now time.Time) (Contact, error) {
+	id := c.ID
+	q := struct{ ID uuid.UUID }{queueID}
 	if !ok {
 		return c, cic.Codef(cic.EUNAVAILABLE, "service_unavailable", "The service is unavailable at the moment; please try again later.")
 	}
 	ch, err := s.onQueue(ctx, tenantID, q.ID, func() (routing.Changes, error) {
 		return s.Engine.Enqueue(ctx, tenantID, routing.Contact{ID: id.String(), Queue: q.ID.String(),
-			Channel: engineChannel(in.Channel), Priority: in.Priority}, now)
+			Channel: engineChannel(c.Channel), Priority: in.Priority}, now)
 	})
+	if e, isErr := cic.AsError(err); isErr && e.Code == "contact_exists" {
+		return s.get(ctx, tenantID, id)
+	}
 	if err != nil {
 		s.keep(ctx, tenantID, ch)
 		return c, err

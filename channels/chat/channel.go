@@ -1,0 +1,31 @@
+package chat
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/channels"
+)
+
+// Channel is chat as the channel registry takes it: desk replies go
+// through AgentSend over the socket, so Send here carries what the system
+// says (the survey after close); chats are only started by visitors.
+type Channel struct{ S *Service }
+
+// Name is "chat".
+func (Channel) Name() string { return "chat" }
+
+// Send posts a system message to the conversation, also after it ended
+// (the survey), for the visitor's widget to show.
+func (c Channel) Send(ctx context.Context, msg channels.Message) error {
+	_, _, err := c.S.appendMessage(ctx, msg.TenantID, msg.ContactID, appendInput{sender: SenderSystem,
+		clientID: msg.Kind + ":" + msg.ContactID.String(), body: msg.Body, anyState: true})
+	return err
+}
+
+// Start refuses: a chat is opened by the visitor, from the widget.
+func (Channel) Start(context.Context, channels.Outbound) (uuid.UUID, error) {
+	return uuid.Nil, cic.Codef(cic.EINVALID, "invalid_channel", "A chat is started by the visitor, from the chat widget.")
+}

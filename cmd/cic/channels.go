@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/cic-platform/cic/channels"
+	"github.com/cic-platform/cic/channels/conversation"
+	"github.com/cic-platform/cic/channels/customer"
+	"github.com/cic-platform/cic/channels/directory"
+	"github.com/cic-platform/cic/routing/contacts"
+	"github.com/cic-platform/cic/web"
+)
+
+// channelDeps is what every channel package is built from.
+type channelDeps struct {
+	app           *app
+	cfg           Config
+	log           *slog.Logger
+	contacts      *contacts.Service
+	customers     *customer.Service
+	conversations *conversation.Store
+	directory     *directory.Directory
+	registry      *channels.Registry
+}
+
+// startChannels builds the channels beyond chat, registers them, puts
+// them into the web config and starts their listeners (SMTP); the
+// returned stop closes those.
+func startChannels(ctx context.Context, d channelDeps, wc *web.Config) (stop func(), err error) {
+	wc.Channels, wc.Customers, wc.Conversations, wc.Directory = d.registry, d.customers, d.conversations, d.directory
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	for _, start := range []func(context.Context, channelDeps, *web.Config) (func(), error){
+		startEmail, startVoice, startMessaging,
+	} {
+		s, err := start(ctx, d, wc)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		if s != nil {
+			stops = append(stops, s)
+		}
+	}
+	return stop, nil
+}

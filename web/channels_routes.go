@@ -1,0 +1,4 @@
+package web
+
+// channelsRoutes registers the channels routes (work in progress).
+func (s *Server) channelsRoutes() {}

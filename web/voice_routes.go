@@ -1,0 +1,4 @@
+package web
+
+// voiceRoutes registers the voice routes (work in progress).
+func (s *Server) voiceRoutes() {}
