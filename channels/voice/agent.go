@@ -157,3 +157,21 @@ func (s *Service) backToQueue(ctx context.Context, tenantID, contactID uuid.UUID
 	_, err = cl.RedirectCall(ctx, call.SID, s.url(tenantID, StepWait, q("contact", contactID.String())))
 	return err
 }
+
+// CallFor returns the call behind a voice contact for the desk: to the
+// agent holding it, or a supervisor, admin or owner.
+func (s *Service) CallFor(ctx context.Context, p tenant.Principal, contactID uuid.UUID) (Call, error) {
+	c, err := s.Contacts.GetByID(ctx, p.TenantID, contactID)
+	if err != nil {
+		return Call{}, err
+	}
+	mine := c.AgentID != nil && *c.AgentID == p.UserID
+	if (!mine && !p.Role.In(cic.RoleSupervisor, cic.RoleAdmin, cic.RoleOwner)) || c.Channel != Name {
+		return Call{}, errNotFound
+	}
+	call, err := s.CallOf(ctx, p.TenantID, contactID)
+	if cic.ErrorKind(err) == cic.ECONFLICT {
+		return Call{}, cic.Codef(cic.ENOTFOUND, "no_call", "This contact has no call.")
+	}
+	return call, err
+}

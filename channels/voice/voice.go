@@ -70,10 +70,10 @@ func (s *Service) holdSeconds() int {
 	return s.HoldSeconds
 }
 
-// WebhookPath is the path of a voice webhook of a tenant (step "" is the
-// incoming call itself).
-func WebhookPath(tenantID uuid.UUID, step string) string {
-	p := "/webhooks/twilio/" + tenantID.String() + "/voice"
+// WebhookPath is the path of a voice webhook of a tenant (its id, or a
+// route's parameter; step "" is the incoming call itself).
+func WebhookPath(tenant, step string) string {
+	p := "/webhooks/twilio/" + tenant + "/voice"
 	if step != "" {
 		p += "/" + step
 	}
@@ -82,7 +82,7 @@ func WebhookPath(tenantID uuid.UUID, step string) string {
 
 // url is the absolute URL the provider calls for step, with query.
 func (s *Service) url(tenantID uuid.UUID, step string, query url.Values) string {
-	u := strings.TrimRight(s.PublicURL, "/") + WebhookPath(tenantID, step)
+	u := strings.TrimRight(s.PublicURL, "/") + WebhookPath(tenantID.String(), step)
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
