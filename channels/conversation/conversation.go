@@ -88,6 +88,9 @@ type New struct {
 	Meta        map[string]any
 	Status      string // received for inbound; queued, sent or failed for outbound
 	Attachments []channels.Attachment
+	// AttachmentLimit, when above MaxAttachment, lets this message keep
+	// larger files (a fax's document); 0 means MaxAttachment.
+	AttachmentLimit int
 }
 
 // Store keeps the conversations of every tenant.
@@ -117,9 +120,10 @@ func AppendTx(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, m New) (Messag
 	if len(m.Body) > 200000 {
 		return Message{}, false, cic.Codef(cic.EINVALID, "message_too_long", "A message is at most 200,000 characters.")
 	}
+	limit := max(MaxAttachment, m.AttachmentLimit)
 	for _, a := range m.Attachments {
-		if len(a.Data) > MaxAttachment {
-			return Message{}, false, cic.Codef(cic.EINVALID, "attachment_too_large", "An attachment is at most %d MB.", MaxAttachment>>20)
+		if len(a.Data) > limit {
+			return Message{}, false, cic.Codef(cic.EINVALID, "attachment_too_large", "An attachment is at most %d MB.", limit>>20)
 		}
 	}
 	var ext *string
