@@ -19,10 +19,16 @@ import (
 // refused so a typo ("pasword") is an error rather than a silent default.
 func decodeJSON(c *fiber.Ctx, v any) error {
 	ct := strings.ToLower(c.Get(fiber.HeaderContentType))
-	if ct != "" && !strings.HasPrefix(ct, fiber.MIMEApplicationJSON) {
+	body := c.Body()
+	switch {
+	case ct == "" || strings.HasPrefix(ct, fiber.MIMEApplicationJSON):
+	case (strings.HasPrefix(ct, fiber.MIMEApplicationForm) || strings.HasPrefix(ct, fiber.MIMEMultipartForm)) && c.FormValue("json") != "":
+		// The pages' scripts post a form, for its CSRF field, with the
+		// JSON object in its "json" field.
+		body = []byte(c.FormValue("json"))
+	default:
 		return cic.Codef(cic.EINVALID, "unsupported_media_type", "Send the body as application/json.")
 	}
-	body := c.Body()
 	if len(bytes.TrimSpace(body)) == 0 {
 		return cic.Codef(cic.EINVALID, "invalid_json", "The request body is empty; send a JSON object.")
 	}

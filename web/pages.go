@@ -47,7 +47,8 @@ func navFor(r cic.Role) []navItem {
 		items = append(items, navItem{"/wallboard", "Wallboard"}, navItem{"/kpis", "KPIs"})
 	}
 	if r.Manages() {
-		items = append(items, navItem{"/routing", "Routing"}, navItem{"/chat-widgets", "Chat widgets"})
+		items = append(items, navItem{"/routing", "Routing"}, navItem{"/chat-widgets", "Chat widgets"},
+			navItem{"/channels", "Channels"}, navItem{"/ivr", "IVR menus"})
 	}
 	if r.In(cic.RoleOwner, cic.RoleAdmin, cic.RoleSupervisor) {
 		items = append(items, navItem{"/users", "Users"})
@@ -81,7 +82,15 @@ var pageFuncs = template.FuncMap{
 	"roles":   func() []cic.Role { return cic.Roles },
 	"manages": func(r cic.Role) bool { return r.Manages() },
 	"eqs":     func(a, b any) bool { return fmt.Sprint(a) == fmt.Sprint(b) },
-	"list":    func(v ...any) []any { return v },
+	// dict makes a map of key/value pairs (ranged in key order).
+	"dict": func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	},
+	"list": func(v ...any) []any { return v },
 }
 
 // parsePages builds one template set per page: the layout, the partials

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -43,7 +44,7 @@ type kpiDay struct {
 
 type kpiRow struct {
 	contacts.KPI
-	SL, ASA, AHT, AbandonRate string
+	SL, ASA, AHT, AbandonRate, FCR, CSAT string
 }
 
 func (s *Server) kpisPage(c *fiber.Ctx) error {
@@ -77,7 +78,8 @@ func (s *Server) kpisPage(c *fiber.Ctx) error {
 		v := contacts.HourVolume{Hour: t}
 		for _, k := range byDay[day.Day] {
 			day.Rows = append(day.Rows, kpiRow{KPI: k, SL: wbFormat("pct", k.ServiceLevel), ASA: wbFormat("sec", k.ASA),
-				AHT: wbFormat("sec", k.AHT), AbandonRate: wbFormat("pct", k.AbandonRate)})
+				AHT: wbFormat("sec", k.AHT), AbandonRate: wbFormat("pct", k.AbandonRate), FCR: wbFormat("pct", k.FCR),
+				CSAT: csatFormat(k)})
 			v.Offered, v.Accepted, v.Abandoned = v.Offered+k.Offered, v.Accepted+k.Accepted, v.Abandoned+k.Abandoned
 		}
 		d.Days, days, volumes = append(d.Days, day), append(days, day.Day), append(volumes, v)
@@ -144,4 +146,13 @@ func kpiCharts(rows []kpiDay, days []string, queues []setup.Queue, only *uuid.UU
 	}
 	return newLineChart("kpi-rates", "Service level and abandon rate per day, in %", days, "%", series(kpiSL, kpiAbandon), target),
 		newLineChart("kpi-times", "Average speed of answer and handle time per day, in seconds", days, "s", series(kpiASA, kpiAHT), nil)
+}
+
+// csatFormat shows the mean score and the share satisfied, e.g.
+// "4.5 (90 %, 10 answers)".
+func csatFormat(k contacts.KPI) string {
+	if k.CSATAverage == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f (%s, %d answers)", *k.CSATAverage, wbFormat("pct", k.CSAT), k.CSATResponses)
 }

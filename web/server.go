@@ -103,6 +103,9 @@ type Config struct {
 	Conversations *conversation.Store
 	// Directory holds the tenants' channel addresses and providers.
 	Directory *directory.Directory
+	// InboundDomain is where tenants' own mailboxes live:
+	// <name>@<tenant slug>.<InboundDomain> (shown on /channels).
+	InboundDomain string
 	// Voice, SMS, Social and Fax take their providers' webhooks under
 	// /webhooks/<provider>/...; nil turns a channel's webhooks off.
 	Voice  *voice.Service

@@ -176,6 +176,8 @@ var wbColumns = []struct{ Key, Kind, Label string }{
 	{"today.asa_seconds", "sec", "ASA"},
 	{"today.aht_seconds", "sec", "AHT"},
 	{"today.abandon_rate_percent", "pct", "Abandon rate"},
+	{"today.fcr_percent", "pct", "FCR"},
+	{"today.csat_percent", "pct", "CSAT (4–5)"},
 }
 
 // wbFormat shows a number as wallboard.js does.
@@ -231,6 +233,10 @@ func wbValue(q contacts.QueueBoard, key string) *float64 {
 		return q.Today.AHT
 	case "today.abandon_rate_percent":
 		return q.Today.AbandonRate
+	case "today.fcr_percent":
+		return q.Today.FCR
+	case "today.csat_percent":
+		return q.Today.CSAT
 	}
 	return nil
 }

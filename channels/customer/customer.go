@@ -318,3 +318,61 @@ func (s *Service) Search(ctx context.Context, tenantID uuid.UUID, q string) ([]C
 	}
 	return out, nil
 }
+
+// Find returns the customer an identity belongs to, without creating one.
+func (s *Service) Find(ctx context.Context, tenantID uuid.UUID, kind, value string) (Customer, bool, error) {
+	v, err := Normalize(kind, value)
+	if err != nil {
+		return Customer{}, false, err
+	}
+	var c Customer
+	found := false
+	err = s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
+		var id uuid.UUID
+		err := tx.QueryRow(ctx, `SELECT customer_id FROM customer_identities WHERE tenant_id = $1 AND kind = $2 AND value = $3`,
+			tenantID, kind, v).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c, err = get(ctx, tx, tenantID, id)
+		found = err == nil
+		return err
+	})
+	return c, found, err
+}
+
+// identityKind is the kind of identity a channel's address is.
+func identityKind(channel string) string {
+	switch channel {
+	case "email":
+		return KindEmail
+	case "social":
+		return KindHandle
+	case "chat":
+		return KindVisitor
+	}
+	return KindPhone
+}
+
+// IdentityKind is the kind of identity a customer has on channel.
+func IdentityKind(channel string) string { return identityKind(channel) }
+
+// OutboundAllowed applies the customer's opt-outs to a contact an agent
+// starts: a campaign (a sales offer) is not sent on a channel the
+// customer said no sales offers on; service contacts always may be.
+func OutboundAllowed(c Customer, channel, campaign string) error {
+	if campaign == "" {
+		return nil
+	}
+	no := map[string]string{"voice": NoSalesPhone, "email": NoSalesEmail, "sms": NoSalesSMS}[channel]
+	for _, o := range c.OptOuts {
+		if o == no {
+			return cic.Codef(cic.ECONFLICT, "customer_opted_out", "This customer asked for no sales offers by %s.",
+				map[string]string{"voice": "phone", "email": "e-mail", "sms": "SMS"}[channel])
+		}
+	}
+	return nil
+}

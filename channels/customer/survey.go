@@ -148,3 +148,27 @@ func (s *Surveys) StartSurvey(ctx context.Context, tenantID, contactID uuid.UUID
 	})
 	return started, err
 }
+
+// Scores returns the answered survey scores of a customer's contacts, by
+// contact id (the desk's timeline shows them).
+func (s *Service) Scores(ctx context.Context, tenantID, customerID uuid.UUID) (map[string]int, error) {
+	out := map[string]int{}
+	err := s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT contact_id, score FROM csat_surveys WHERE tenant_id = $1 AND customer_id = $2
+			AND score IS NOT NULL ORDER BY answered_at DESC LIMIT 500`, tenantID, customerID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id uuid.UUID
+			var score int
+			if err := rows.Scan(&id, &score); err != nil {
+				return err
+			}
+			out[id.String()] = score
+		}
+		return rows.Err()
+	})
+	return out, err
+}

@@ -51,13 +51,16 @@ func (s *Service) History(ctx context.Context, p tenant.Principal, contactID uui
 		return nil, err
 	}
 	out := []Contact{}
-	if d.CustomerRef == "" {
+	if d.CustomerRef == "" && d.CustomerID == nil {
 		return out, nil
 	}
 	limit = min(max(limit, 1), 50)
+	// The customer's contacts on every channel when the contact has its
+	// customer (channels/customer); else those with the same reference.
 	err = s.DB.Tx(ctx, p.TenantID, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+contactColumnsSQL+` FROM contacts WHERE tenant_id = $1 AND customer_ref = $2
-			AND id <> $3 AND created_at <= $4 ORDER BY created_at DESC, id DESC LIMIT $5`, p.TenantID, d.CustomerRef, d.ID, d.CreatedAt, limit)
+		rows, err := tx.Query(ctx, `SELECT `+contactColumnsSQL+` FROM contacts WHERE tenant_id = $1
+			AND (CASE WHEN $6::uuid IS NOT NULL THEN customer_id = $6 ELSE customer_ref = $2 END)
+			AND id <> $3 AND created_at <= $4 ORDER BY created_at DESC, id DESC LIMIT $5`, p.TenantID, d.CustomerRef, d.ID, d.CreatedAt, limit, d.CustomerID)
 		if err != nil {
 			return err
 		}
@@ -128,4 +131,27 @@ func (s *Service) TransferTargets(ctx context.Context, p tenant.Principal) (queu
 		return nil, nil, fmt.Errorf("transfer targets: %w", err)
 	}
 	return queues, agents, nil
+}
+
+// OfCustomer returns a customer's contacts on every channel, newest first
+// (the customer's timeline), to every role but finance.
+func (s *Service) OfCustomer(ctx context.Context, p tenant.Principal, customerID uuid.UUID, limit int) ([]Contact, error) {
+	if p.Role == cic.RoleFinance {
+		return nil, cic.Codef(cic.EFORBIDDEN, "forbidden", "Finance does not see customers.")
+	}
+	limit = min(max(limit, 1), 200)
+	out := []Contact{}
+	err := s.DB.Tx(ctx, p.TenantID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+contactColumnsSQL+` FROM contacts WHERE tenant_id = $1 AND customer_id = $2
+			ORDER BY created_at DESC, id DESC LIMIT $3`, p.TenantID, customerID, limit)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Contact, error) { return scanContact(r) })
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("customer timeline: %w", err)
+	}
+	return out, nil
 }

@@ -39,6 +39,13 @@ import (
 //     contact closed without wrap-up) - accepted_at over the accepted
 //     contacts that got that far; contacts still in conversation wait.
 //   - Abandon rate %: abandoned / offered.
+//   - FCR % (first-contact resolution): of the accepted inbound contacts
+//     of a known customer, the share after which that customer did not
+//     come back (no other inbound contact of theirs, on any channel,
+//     queued within 7 days after it). A day's FCR is provisional until
+//     7 days have passed.
+//   - CSAT: the satisfaction survey answers (1 to 5) of the day's
+//     contacts: their count, mean score, and % satisfied (4 or 5).
 //
 // Percentages and seconds are rounded to one decimal.
 
@@ -68,8 +75,15 @@ type KPI struct {
 	ASA              *float64  `json:"asa_seconds"`
 	AHT              *float64  `json:"aht_seconds"`
 	AbandonRate      *float64  `json:"abandon_rate_percent"`
+	FCREligible      int       `json:"fcr_eligible"`
+	FCRResolved      int       `json:"fcr_resolved"`
+	FCR              *float64  `json:"fcr_percent"`
+	CSATResponses    int       `json:"csat_responses"`
+	CSATSatisfied    int       `json:"csat_satisfied"`
+	CSATAverage      *float64  `json:"csat_average"`
+	CSAT             *float64  `json:"csat_percent"`
 
-	waitMillis, handleMillis int64
+	waitMillis, handleMillis, csatSum int64
 }
 
 // CanSeeKPIs says who may read the wallboard and the KPIs.
@@ -103,6 +117,12 @@ func (k *KPI) derive() {
 	k.ASA = seconds(k.waitMillis, int64(k.Accepted))
 	k.AHT = seconds(k.handleMillis, int64(k.Handled))
 	k.AbandonRate = percent(int64(k.Abandoned), int64(k.Offered))
+	k.FCR = percent(int64(k.FCRResolved), int64(k.FCREligible))
+	k.CSAT = percent(int64(k.CSATSatisfied), int64(k.CSATResponses))
+	if k.CSATResponses > 0 {
+		v := math.Round(float64(k.csatSum*100)/float64(k.CSATResponses)) / 100
+		k.CSATAverage = &v
+	}
 }
 
 // KPIs returns the historical KPIs per day and queue, days ascending and
@@ -138,8 +158,15 @@ func (s *Service) kpis(ctx context.Context, tenantID uuid.UUID, from, until time
 				FILTER (WHERE c.accepted_at IS NOT NULL)), 0)::bigint,
 			count(*) FILTER (WHERE c.accepted_at IS NOT NULL AND coalesce(c.wrap_up_at, c.closed_at) IS NOT NULL),
 			coalesce(round(sum(extract(epoch FROM greatest(coalesce(c.wrap_up_at, c.closed_at) - c.accepted_at, interval '0')) * 1000)
-				FILTER (WHERE c.accepted_at IS NOT NULL AND coalesce(c.wrap_up_at, c.closed_at) IS NOT NULL)), 0)::bigint
+				FILTER (WHERE c.accepted_at IS NOT NULL AND coalesce(c.wrap_up_at, c.closed_at) IS NOT NULL)), 0)::bigint,
+			count(*) FILTER (WHERE c.accepted_at IS NOT NULL AND c.customer_id IS NOT NULL AND c.direction = 'inbound'),
+			count(*) FILTER (WHERE c.accepted_at IS NOT NULL AND c.customer_id IS NOT NULL AND c.direction = 'inbound'
+				AND NOT EXISTS (SELECT 1 FROM contacts r WHERE r.tenant_id = c.tenant_id AND r.customer_id = c.customer_id
+					AND r.direction = 'inbound' AND r.queued_at IS NOT NULL AND r.id <> c.id
+					AND r.created_at > c.created_at AND r.created_at <= c.created_at + interval '7 days')),
+			count(sv.score), coalesce(sum(sv.score), 0)::bigint, count(*) FILTER (WHERE sv.score >= 4)
 		FROM contacts c JOIN queues q ON q.tenant_id = c.tenant_id AND q.id = c.queue_id
+		LEFT JOIN csat_surveys sv ON sv.tenant_id = c.tenant_id AND sv.contact_id = c.id
 		WHERE c.tenant_id = $1 AND c.created_at >= $2 AND c.created_at < $3 AND c.queued_at IS NOT NULL`
 	args := []any{tenantID, from, until}
 	if queue != nil {
@@ -156,7 +183,8 @@ func (s *Service) kpis(ctx context.Context, tenantID uuid.UUID, from, until time
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (KPI, error) {
 			var k KPI
 			err := r.Scan(&k.Day, &k.QueueID, &k.Queue, &k.SLSeconds, &k.SLTargetPercent, &k.Offered, &k.Accepted, &k.Abandoned,
-				&k.AnsweredInSL, &k.AbandonedAfterSL, &k.waitMillis, &k.Handled, &k.handleMillis)
+				&k.AnsweredInSL, &k.AbandonedAfterSL, &k.waitMillis, &k.Handled, &k.handleMillis,
+				&k.FCREligible, &k.FCRResolved, &k.CSATResponses, &k.csatSum, &k.CSATSatisfied)
 			k.derive()
 			return k, err
 		})

@@ -36,8 +36,10 @@
   form.appendChild(send);
 
   function render() {
+    // Other channels' panes (desk-messages.js) own the pane then.
+    if (conv.getAttribute("data-channel") !== "chat") { return; }
     conv.textContent = "";
-    if (!current || conv.getAttribute("data-channel") !== "chat") { return; }
+    if (!current) { return; }
     list.textContent = "";
     (byContact[current] || []).forEach(function (m) {
       var li = el("li", "chat-msg chat-" + m.sender);

@@ -188,6 +188,9 @@
   }
 
   // load reads the state; calls while one is in flight make one more.
+  // Other panes (an outbound contact just started) ask for a reload.
+  document.addEventListener("desk:refresh", function () { load(); });
+
   function load() {
     if (loading) { again = true; return Promise.resolve(); }
     loading = true;
