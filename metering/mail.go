@@ -62,7 +62,7 @@ func (l LogMailer) Send(ctx context.Context, msg Message) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	log.InfoContext(ctx, "e-mail not sent (SMTP_ADDR is not set)", "to", strings.Join(to, ","), "subject", msg.Subject)
+	log.InfoContext(ctx, "e-mail not sent (SMTP_RELAY is not set)", "to", strings.Join(to, ","), "subject", msg.Subject)
 	return nil
 }
 
@@ -95,6 +95,31 @@ func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
 	if err != nil {
 		return err
 	}
+	to := make([]string, len(msg.To))
+	for i, a := range msg.To {
+		to[i] = a.Address
+	}
+	return m.SendRaw(ctx, from.Address, to, data)
+}
+
+// SendRaw delivers a message the caller rendered (data: RFC 5322, CRLF
+// line ends) from the envelope sender from ("" is the null sender of
+// automatic replies) to the envelope recipients, in one SMTP
+// transaction, with Send's rules for refused recipients.
+func (m *SMTPMailer) SendRaw(ctx context.Context, from string, to []string, data []byte) error {
+	if len(to) == 0 {
+		return nil
+	}
+	for _, a := range to {
+		if err := checkAddress(a); err != nil {
+			return err
+		}
+	}
+	if from != "" {
+		if err := checkAddress(from); err != nil {
+			return err
+		}
+	}
 	timeout := m.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -122,24 +147,24 @@ func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
 		return fmt.Errorf("smtp: hello: %w", err)
 	}
 	var opts *smtp.MailOptions
-	if !isASCII(from.Address) || !allASCII(msg.To) {
+	if !isASCII(from) || !allASCIIStrings(to) {
 		opts = &smtp.MailOptions{UTF8: true}
 	}
-	if err := c.Mail(from.Address, opts); err != nil {
+	if err := c.Mail(from, opts); err != nil {
 		return fmt.Errorf("smtp: MAIL FROM: %w", err)
 	}
 	accepted := 0
 	var refused []error
-	for _, to := range msg.To {
-		err := c.Rcpt(to.Address, nil)
+	for _, rcpt := range to {
+		err := c.Rcpt(rcpt, nil)
 		var se *smtp.SMTPError
 		switch {
 		case err == nil:
 			accepted++
 		case errors.As(err, &se) && se.Code >= 500:
-			refused = append(refused, fmt.Errorf("%s: %w", to.Address, err))
+			refused = append(refused, fmt.Errorf("%s: %w", rcpt, err))
 		default:
-			return fmt.Errorf("smtp: RCPT TO %s: %w", to.Address, err)
+			return fmt.Errorf("smtp: RCPT TO %s: %w", rcpt, err)
 		}
 	}
 	if accepted == 0 {
@@ -248,9 +273,9 @@ func isASCII(s string) bool {
 	return true
 }
 
-func allASCII(as []mail.Address) bool {
+func allASCIIStrings(as []string) bool {
 	for _, a := range as {
-		if !isASCII(a.Address) {
+		if !isASCII(a) {
 			return false
 		}
 	}

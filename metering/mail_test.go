@@ -276,7 +276,7 @@ func TestSMTPMailer_Failures(t *testing.T) {
 func TestNewMailer(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if _, ok := metering.NewMailer("", "", log).(metering.LogMailer); !ok {
-		t.Error("no SMTP_ADDR: want the LogMailer")
+		t.Error("no SMTP_RELAY: want the LogMailer")
 	}
 	m, ok := metering.NewMailer("mail:25", "", log).(*metering.SMTPMailer)
 	if !ok || m.Addr != "mail:25" || m.From != metering.DefaultMailFrom {

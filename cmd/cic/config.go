@@ -28,6 +28,8 @@ const (
 	defaultAppDBPassword = "cic_app"
 	defaultRedisURL      = "redis://127.0.0.1:56379/0"
 	defaultHTTPAddr      = ":8080"
+	defaultSMTPAddr      = ":2525"
+	defaultInboundDomain = "mail.localhost"
 	defaultPublicURL     = "http://localhost:8080"
 	defaultDataDir       = "./.data"
 )
@@ -50,12 +52,21 @@ type Config struct {
 	JWTKeys   string
 	LogLevel  slog.Level
 	LogFormat string // json or text
-	// SMTPAddr is the SMTP relay (host:port) the worker mails through;
-	// empty means e-mail is off and messages are logged instead.
+	// SMTPAddr is where serve's inbound SMTP listener (the e-mail
+	// channel) listens.
 	SMTPAddr string
-	// SMTPFrom is the sender of that mail; empty means
+	// SMTPRelay is the SMTP relay (host:port) outbound mail goes through:
+	// agents' replies, low-balance warnings, report-ready mails; empty
+	// means outbound mail is off (logged, or marked failed on a contact).
+	SMTPRelay string
+	// SMTPFrom is the sender of the platform's own mail; empty means
 	// metering.DefaultMailFrom.
 	SMTPFrom string
+	// InboundDomain is the domain of tenant mailboxes:
+	// <anything>@<tenant slug>.<InboundDomain>.
+	InboundDomain string
+	// SMTPMaxBytes is the largest inbound message accepted.
+	SMTPMaxBytes int64
 	// StripeSecretKey turns Stripe on (sk_... or rk_...); empty means the
 	// local checkout.
 	StripeSecretKey string
@@ -93,8 +104,11 @@ var envVars = []envVar{
 	{"JWT_KEYS", "", "comma-separated base64 Ed25519 seeds, first one signs; overrides DATA_DIR/jwt-keys"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LOG_FORMAT", "text", "text or json"},
-	{"SMTP_ADDR", "", "SMTP relay host:port for e-mail (low-balance warnings); empty: e-mail is logged, not sent"},
-	{"SMTP_FROM", "cic@localhost", "sender address of that e-mail"},
+	{"SMTP_ADDR", defaultSMTPAddr, "address serve's inbound SMTP listener (the e-mail channel) listens on"},
+	{"SMTP_RELAY", "", "SMTP relay host:port for outbound e-mail (replies, low-balance warnings); empty: e-mail is logged, not sent"},
+	{"SMTP_FROM", "cic@localhost", "sender address of the platform's own e-mail"},
+	{"INBOUND_DOMAIN", defaultInboundDomain, "domain of tenant mailboxes: <anything>@<tenant slug>.<INBOUND_DOMAIN>"},
+	{"SMTP_MAX_BYTES", "26214400", "largest inbound e-mail accepted, in bytes (25 MiB)"},
 	{"STRIPE_SECRET_KEY", "", "Stripe secret key (sk_... or rk_...); unset: purchases go through the built-in local checkout"},
 	{"STRIPE_WEBHOOK_SECRET", "", "signing secret of the Stripe webhook endpoint /webhooks/stripe (whsec_...); required with STRIPE_SECRET_KEY"},
 	{"STRIPE_API_BASE", "", "Stripe API base URL instead of https://api.stripe.com (e.g. stripe-mock)"},
@@ -103,6 +117,10 @@ var envVars = []envVar{
 	{"REPORTS_DIR", "", "folder (shared by server and worker) for chargeback report files; unset: kept in PostgreSQL"},
 	{"REPORTS_RETENTION", "90d", "how long chargeback reports and their files are kept (e.g. 90d, 2160h; at least 1h)"},
 }
+
+// inboundDomain is a host name of two or more labels (localhost alone
+// would make a mailbox's slug the whole domain).
+var inboundDomain = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // Same rule as infra.Migrate's: the role name is spliced into SQL.
 var appRoleName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -131,8 +149,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DataDir:        get("DATA_DIR", defaultDataDir),
 		JWTKeys:        get("JWT_KEYS", ""),
 		LogFormat:      strings.ToLower(get("LOG_FORMAT", "text")),
-		SMTPAddr:       get("SMTP_ADDR", ""),
+		SMTPAddr:       get("SMTP_ADDR", defaultSMTPAddr),
+		SMTPRelay:      get("SMTP_RELAY", ""),
 		SMTPFrom:       get("SMTP_FROM", ""),
+		InboundDomain:  strings.ToLower(strings.TrimSuffix(get("INBOUND_DOMAIN", defaultInboundDomain), ".")),
 
 		StripeSecretKey:     get("STRIPE_SECRET_KEY", ""),
 		StripeWebhookSecret: get("STRIPE_WEBHOOK_SECRET", ""),
@@ -187,12 +207,25 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		bad("LOG_FORMAT", "%q: want text or json", cfg.LogFormat)
 	}
-	if cfg.SMTPAddr != "" {
-		if host, port, err := net.SplitHostPort(cfg.SMTPAddr); err != nil || host == "" {
-			bad("SMTP_ADDR", "%q: want host:port", cfg.SMTPAddr)
+	if addr, err := normalizeAddr(cfg.SMTPAddr); err != nil {
+		bad("SMTP_ADDR", "%v", err)
+	} else {
+		cfg.SMTPAddr = addr
+	}
+	if cfg.SMTPRelay != "" {
+		if host, port, err := net.SplitHostPort(cfg.SMTPRelay); err != nil || host == "" {
+			bad("SMTP_RELAY", "%q: want host:port", cfg.SMTPRelay)
 		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			bad("SMTP_ADDR", "%q: port must be a number from 1 to 65535", cfg.SMTPAddr)
+			bad("SMTP_RELAY", "%q: port must be a number from 1 to 65535", cfg.SMTPRelay)
 		}
+	}
+	if !inboundDomain.MatchString(cfg.InboundDomain) {
+		bad("INBOUND_DOMAIN", "%q is not a domain name (e.g. mail.example.com)", cfg.InboundDomain)
+	}
+	if n, err := strconv.ParseInt(get("SMTP_MAX_BYTES", "26214400"), 10, 64); err != nil || n < 1024 || n > 1<<30 {
+		bad("SMTP_MAX_BYTES", "%q: want a number of bytes from 1024 to 1073741824", get("SMTP_MAX_BYTES", ""))
+	} else {
+		cfg.SMTPMaxBytes = n
 	}
 	if cfg.SMTPFrom != "" {
 		if _, err := mail.ParseAddress(cfg.SMTPFrom); err != nil {

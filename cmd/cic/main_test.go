@@ -203,6 +203,7 @@ func TestServeAndWorker(t *testing.T) {
 	db := testenv.NewDB(t)
 	c := newCLI(t, db.OwnerURL)
 	c.env["HTTP_ADDR"] = "127.0.0.1:" + freePort(t)
+	c.env["SMTP_ADDR"] = "127.0.0.1:" + freePort(t) // serve's inbound SMTP listener
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()

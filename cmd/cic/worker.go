@@ -87,14 +87,14 @@ func taskMux(h handlers, log *slog.Logger) *asynq.ServeMux {
 }
 
 // meteringTasks wires the metering jobs: the app's database, and e-mail
-// through SMTP_ADDR (logged instead when it is not set).
+// through SMTP_RELAY (logged instead when it is not set).
 func meteringTasks(a *app, cfg Config, log *slog.Logger) *metering.Tasks {
-	if cfg.SMTPAddr == "" {
-		log.Info("e-mail is off (SMTP_ADDR not set): low-balance warnings are logged, not mailed")
+	if cfg.SMTPRelay == "" {
+		log.Info("e-mail is off (SMTP_RELAY not set): low-balance warnings are logged, not mailed")
 	}
 	return &metering.Tasks{
 		DB:        a.tenants.DB,
-		Mailer:    metering.NewMailer(cfg.SMTPAddr, cfg.SMTPFrom, log),
+		Mailer:    metering.NewMailer(cfg.SMTPRelay, cfg.SMTPFrom, log),
 		PublicURL: cfg.PublicURL,
 		Logger:    log,
 	}

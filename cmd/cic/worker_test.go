@@ -106,13 +106,13 @@ func TestPeriodicTasks(t *testing.T) {
 	}
 }
 
-// TestMeteringTasksWiring: with SMTP_ADDR the low-balance job mails
+// TestMeteringTasksWiring: with SMTP_RELAY the low-balance job mails
 // through it, without it the job logs; both metering jobs run from the
 // worker's mux against a real database.
 func TestMeteringTasksWiring(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if _, ok := meteringTasks(&app{tenants: &tenant.Service{}}, Config{}, log).Mailer.(metering.LogMailer); !ok {
-		t.Error("no SMTP_ADDR: want the log mailer")
+		t.Error("no SMTP_RELAY: want the log mailer")
 	}
 
 	db := testenv.NewDB(t)
@@ -133,7 +133,7 @@ func TestMeteringTasksWiring(t *testing.T) {
 	}
 
 	mails := startMailServer(t)
-	cfg := Config{SMTPAddr: mails.addr, PublicURL: "https://cic.example.com"}
+	cfg := Config{SMTPRelay: mails.addr, PublicURL: "https://cic.example.com"}
 	mt := meteringTasks(&app{tenants: svc}, cfg, log)
 	if m, ok := mt.Mailer.(*metering.SMTPMailer); !ok || m.From != metering.DefaultMailFrom {
 		t.Fatalf("mailer %#v", mt.Mailer)
