@@ -8,8 +8,8 @@ package web
 func (s *Server) channelsRoutes() {
 	bearer := s.requireBearer
 	api := s.api
-	api.Get("/contacts/:id/messages", bearer, s.apiContactMessages)
-	api.Post("/contacts/:id/messages", bearer, s.apiSendMessage)
+	// GET/POST /contacts/:id/messages are chat's routes, which hand
+	// other channels' contacts to apiContactMessages and apiSendMessage.
 	api.Get("/contacts/:id/attachments/:aid", bearer, s.apiAttachment)
 	api.Get("/contacts/:id/customer", bearer, s.apiContactCustomer)
 	api.Post("/outbound", bearer, s.apiStartOutbound)

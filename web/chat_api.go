@@ -5,9 +5,11 @@ import (
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/channels/chat"
+	"github.com/cic-platform/cic/tenant"
 )
 
 // widgetView is a widget with the snippet to paste into a page.
@@ -109,6 +111,9 @@ func (s *Server) apiListMessages(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if s.otherChannel(c, p, id) {
+		return s.apiContactMessages(c)
+	}
 	after, err := queryAfter(c.Query("after"))
 	if err != nil {
 		return err
@@ -138,6 +143,9 @@ func (s *Server) apiPostMessage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if s.otherChannel(c, p, id) {
+		return s.apiSendMessage(c)
+	}
 	var in struct {
 		ClientID string `json:"client_id"`
 		Body     string `json:"body"`
@@ -153,4 +161,11 @@ func (s *Server) apiPostMessage(c *fiber.Ctx) error {
 		return c.JSON(m)
 	}
 	return c.Status(fiber.StatusCreated).JSON(m)
+}
+
+// otherChannel says the contact is not a chat: its messages are the
+// conversation of its own channel (e-mail, SMS...), channels_api.go.
+func (s *Server) otherChannel(c *fiber.Ctx, p tenant.Principal, id uuid.UUID) bool {
+	d, err := s.cfg.Contacts.Get(c.UserContext(), p, id)
+	return err == nil && d.Channel != "chat"
 }

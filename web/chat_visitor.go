@@ -104,3 +104,27 @@ func (s *Server) chatLeave(c *fiber.Ctx) error {
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
+
+// chatSurvey: POST /chat/v1/survey {token, score}: the visitor's answer
+// to the satisfaction question after the chat closed (text/plain, like
+// leave, so the widget needs no preflight).
+func (s *Server) chatSurvey(c *fiber.Ctx) error {
+	c.Vary(fiber.HeaderOrigin)
+	var in struct {
+		Token string `json:"token"`
+		Score int    `json:"score"`
+	}
+	if err := json.Unmarshal(c.Body(), &in); err != nil || in.Token == "" {
+		return cic.Codef(cic.EINVALID, "invalid_json", "Send {\"token\": \"...\", \"score\": 1 to 5}.")
+	}
+	origin := c.Get(fiber.HeaderOrigin)
+	v, err := s.cfg.Chat.Authenticate(c.UserContext(), in.Token, origin)
+	if err != nil {
+		return err
+	}
+	allowOrigin(c, origin)
+	if err := s.cfg.Chat.AnswerSurvey(c.UserContext(), v, in.Score); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

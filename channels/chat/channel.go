@@ -7,6 +7,7 @@ import (
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/channels"
+	"github.com/cic-platform/cic/channels/customer"
 )
 
 // Channel is chat as the channel registry takes it: desk replies go
@@ -28,4 +29,10 @@ func (c Channel) Send(ctx context.Context, msg channels.Message) error {
 // Start refuses: a chat is opened by the visitor, from the widget.
 func (Channel) Start(context.Context, channels.Outbound) (uuid.UUID, error) {
 	return uuid.Nil, cic.Codef(cic.EINVALID, "invalid_channel", "A chat is started by the visitor, from the chat widget.")
+}
+
+// AnswerSurvey records the visitor's answer to the survey after their
+// chat closed (the widget's 1 to 5 buttons).
+func (s *Service) AnswerSurvey(ctx context.Context, v Visitor, score int) error {
+	return (&customer.Surveys{DB: s.DB}).Answer(ctx, v.TenantID, v.ContactID, score)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/channels/customer"
 	"github.com/cic-platform/cic/routing/contacts"
 )
 
@@ -30,6 +31,11 @@ type StartInput struct {
 	// VisitorID is the widget's id for the browser (kept in its storage),
 	// recorded as the contact's customer_ref "web:<id>".
 	VisitorID string `json:"visitor_id"`
+	// Email and Name, when the page knows its visitor (a logged-in shop
+	// customer; the snippet's data-email, data-name), link the chat to
+	// the customer with that address, as their e-mails are.
+	Email string `json:"email"`
+	Name  string `json:"name"`
 }
 
 // Started is a new chat, for the visitor.
@@ -76,7 +82,15 @@ func (s *Service) Start(ctx context.Context, key, origin, ip string, in StartInp
 	if in.VisitorID != "" {
 		ref = "web:" + in.VisitorID
 	}
-	c, err := s.Contacts.Open(ctx, tenantID, contacts.OpenInput{QueueID: *w.QueueID, Channel: "chat", CustomerRef: ref})
+	custID, err := s.customerOf(ctx, tenantID, in)
+	if err != nil {
+		return Started{}, err
+	}
+	if in.Email != "" {
+		ref = strings.ToLower(strings.TrimSpace(in.Email))
+	}
+	c, err := s.Contacts.Open(ctx, tenantID, contacts.OpenInput{QueueID: *w.QueueID, Channel: "chat", CustomerRef: ref,
+		CustomerID: custID})
 	if err != nil {
 		if cic.ErrorKind(err) == cic.ENOTFOUND {
 			return Started{}, cic.Codef(cic.EUNAVAILABLE, "service_unavailable", "Chat is not available at the moment; please try again later.")
@@ -259,4 +273,38 @@ func (s *Service) ContactChanged(tenantID uuid.UUID, kind string, contactID uuid
 	if err := s.Hub.Publish(ctx, Event{Type: EventState, TenantID: tenantID, ContactID: contactID, AgentID: agentID, State: kind}); err != nil {
 		s.Logger.Warn("chat: publish state", "err", err)
 	}
+}
+
+// customerOf finds (or makes) the customer a chat is from: by the e-mail
+// address the page gave, the visitor's browser then linked to them too,
+// else by the browser's visitor id; nil for an anonymous visitor.
+func (s *Service) customerOf(ctx context.Context, tenantID uuid.UUID, in StartInput) (*uuid.UUID, error) {
+	if in.Email == "" && in.VisitorID == "" {
+		return nil, nil
+	}
+	if len(in.Name) > 200 {
+		return nil, cic.Codef(cic.EINVALID, "invalid_name", "name is at most 200 characters.")
+	}
+	var id uuid.UUID
+	err := s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
+		var err error
+		if in.Email == "" {
+			id, err = customer.ResolveTx(ctx, tx, tenantID, customer.KindVisitor, in.VisitorID, in.Name)
+			return err
+		}
+		if id, err = customer.ResolveTx(ctx, tx, tenantID, customer.KindEmail, in.Email, in.Name); err != nil {
+			return err
+		}
+		if in.VisitorID == "" {
+			return nil
+		}
+		// A browser already known as someone else keeps its customer.
+		_, err = tx.Exec(ctx, `INSERT INTO customer_identities (tenant_id, kind, value, customer_id) VALUES ($1, 'visitor', $2, $3)
+			ON CONFLICT DO NOTHING`, tenantID, in.VisitorID, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &id, nil
 }

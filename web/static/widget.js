@@ -17,6 +17,10 @@
   if (!script || window.__cicChat) { return; }
   window.__cicChat = true;
   var key = script.getAttribute('data-key') || '';
+  // A page that knows its visitor (a logged-in customer) says who they
+  // are, so the chat joins their history on every channel.
+  var knownEmail = script.getAttribute('data-email') || '';
+  var knownName = script.getAttribute('data-name') || '';
   var base = new URL(script.src, location.href).origin;
   var wsBase = base.replace(/^http/, 'ws');
   var storeKey = 'cic-chat:' + key;
@@ -121,7 +125,7 @@
     state.pending = state.pending.filter(function (p) { return p.client_id !== clientId; });
   }
 
-  var ws = null, attempt = 0, retryTimer = null, ended = false, typingTimer = null, lastTypingSent = 0;
+  var ws = null, attempt = 0, retryTimer = null, ended = false, typingTimer = null, lastTypingSent = 0, surveyToken = '';
 
   function connect() {
     if (!state || !state.token || ended || ws) { return; }
@@ -156,7 +160,7 @@
           break;
         case 'state':
           if (f.state === 'accepted') { system('An agent has joined the conversation.'); }
-          if (f.state === 'closed') { finish('The conversation has ended.'); }
+          if (f.state === 'closed') { finish('The conversation has ended.'); survey(); }
           break;
         case 'ended':
           finish('The conversation has ended.');
@@ -185,7 +189,37 @@
     };
   }
 
+  // survey asks the one satisfaction question once the chat is closed;
+  // the answer goes to /chat/v1/survey with the chat's token.
+  function survey() {
+    if (!surveyToken || panel.querySelector('.cic-survey')) { return; }
+    var box = document.createElement('div');
+    box.className = 'cic-survey';
+    var q = document.createElement('p');
+    q.textContent = 'How satisfied are you with the help you got? (1 = not at all, 5 = very)';
+    box.appendChild(q);
+    [1, 2, 3, 4, 5].forEach(function (n) {
+      var b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'cic-score';
+      b.textContent = String(n);
+      b.setAttribute('data-score', String(n));
+      b.addEventListener('click', function () {
+        fetch(base + '/chat/v1/survey', {
+          method: 'POST', mode: 'cors', credentials: 'omit',
+          headers: { 'Content-Type': 'text/plain' },
+          body: JSON.stringify({ token: surveyToken, score: n })
+        }).then(function (r) {
+          box.textContent = r.ok ? 'Thank you for your answer!' : 'Thank you!';
+        }, function () { box.textContent = 'Thank you!'; });
+      });
+      box.appendChild(b);
+    });
+    panel.appendChild(box);
+  }
+
   function finish(text) {
+    if (state && state.token) { surveyToken = state.token; }
     ended = true;
     typing.hidden = true;
     showNotice(text);
@@ -200,7 +234,7 @@
     return fetch(base + '/chat/v1/sessions?key=' + encodeURIComponent(key), {
       method: 'POST', mode: 'cors', credentials: 'omit',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ visitor_id: visitorId })
+      body: JSON.stringify(knownEmail ? { visitor_id: visitorId, email: knownEmail, name: knownName } : { visitor_id: visitorId })
     }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (b) { return { ok: r.ok, body: b }; });
     }).then(function (res) {
