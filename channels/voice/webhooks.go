@@ -146,8 +146,8 @@ func (s *Service) incoming(ctx context.Context, tenantID uuid.UUID, sid string, 
 	if err != nil {
 		return nil, err
 	}
-	if call.ContactID != nil { // a replay of a call already waiting
-		return s.holdLoop(tenantID, *call.ContactID, sayStillHolding), nil
+	if call.ContactID != nil { // the provider retried the call
+		return s.replayed(ctx, tenantID, *call.ContactID)
 	}
 	if call.MenuID != nil {
 		if m, err := s.menu(ctx, tenantID, *call.MenuID); err == nil {
@@ -158,6 +158,21 @@ func (s *Service) incoming(ctx context.Context, tenantID uuid.UUID, sid string, 
 		return s.enqueue(ctx, tenantID, call, *call.QueueID, "")
 	}
 	return apology(sayNotInService), nil
+}
+
+// replayed answers a retried incoming call as the first delivery did.
+func (s *Service) replayed(ctx context.Context, tenantID, contactID uuid.UUID) (*TwiML, error) {
+	c, err := s.Contacts.GetByID(ctx, tenantID, contactID)
+	if err != nil {
+		return nil, err
+	}
+	switch c.State {
+	case contacts.StateNoCredit:
+		return apology(sayUnavailable), nil
+	case contacts.StateNew, contacts.StateQueued, contacts.StateOffered, contacts.StateAccepted:
+		return s.holdLoop(tenantID, contactID, sayStillHolding), nil
+	}
+	return apology(sayGoodbye), nil
 }
 
 // gather says a menu's prompt and waits for a key; a caller who presses
@@ -178,9 +193,8 @@ func (s *Service) ivrStep(ctx context.Context, tenantID uuid.UUID, sid string, q
 	if err != nil {
 		return nil, err
 	}
-	if call.ContactID != nil { // a replayed key press that already queued the caller
-		return s.holdLoop(tenantID, *call.ContactID, sayStillHolding), nil
-	}
+	// A replayed key press runs again: opening the contact (by the call's
+	// id) and self-service (ResolveAutomated) are idempotent.
 	if call.MenuID == nil {
 		return apology(sayError), nil
 	}
