@@ -18,7 +18,9 @@ import (
 // opening hours (self-service, not metered); 9 hang-up; no key at the
 // root: the time-out path, to deliveries.
 func deliveryMenu(co callCenter) map[string]any {
-	q := func(id string) map[string]any { return map[string]any{"action": map[string]any{"type": "queue", "queue_id": id}} }
+	q := func(id string) map[string]any {
+		return map[string]any{"action": map[string]any{"type": "queue", "queue_id": id}}
+	}
 	return map[string]any{
 		"prompt": "Welcome to Acme. For payments press 1, for deliveries press 2.", "timeout_seconds": 4,
 		"options": map[string]any{
