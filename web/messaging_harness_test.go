@@ -42,12 +42,12 @@ type msgServer struct {
 	Registry *channels.Registry
 	Conv     *conversation.Store
 	Dir      *directory.Directory
-	API      *providerStub
+	API      *apiStub
 }
 
-func newMsgServer(t *testing.T) *msgServer {
+func newMsgServer(t testing.TB) *msgServer {
 	t.Helper()
-	ms := &msgServer{API: newProviderStub(t), Registry: &channels.Registry{}}
+	ms := &msgServer{API: newAPIStub(t), Registry: &channels.Registry{}}
 	ms.testServer = newServer(t, func(cfg *web.Config) {
 		db := cfg.Tenants.DB
 		ms.Conv, ms.Dir = &conversation.Store{DB: db}, &directory.Directory{DB: db}
@@ -80,7 +80,7 @@ type msgCompany struct {
 	AccountSID                           string
 }
 
-func (ms *msgServer) company(t *testing.T, slug, number, faxNumber, page string) msgCompany {
+func (ms *msgServer) company(t testing.TB, slug, number, faxNumber, page string) msgCompany {
 	t.Helper()
 	c := ms.signup(t, slug)
 	mc := msgCompany{company: c, Owner: tenant.Actor{TenantID: c.TenantID, UserID: c.UserID, Role: cic.RoleOwner},
@@ -107,7 +107,8 @@ func (ms *msgServer) company(t *testing.T, slug, number, faxNumber, page string)
 	mc.Agent = ms.createUser(t, c, "agent@"+slug+".example", "agent")
 	ms.call(t, "PUT", "/api/v1/agents/"+mc.Agent.UserID.String()+"/routing", c.Token,
 		map[string]any{"capacity": map[string]int{"sms": 2, "social": 2, "fax": 2}}).mustStatus(t, http.StatusOK)
-	lease := ms.lease(t, mc.Agent, "desk").mustStatus(t, http.StatusCreated).str("lease_id")
+	lease := ms.call(t, "POST", "/api/v1/seats/lease", mc.Agent.Token, map[string]any{"workstation": "desk"}).
+		mustStatus(t, http.StatusCreated).str("lease_id")
 	req := jsonRequest(t, "PUT", "/api/v1/agent/status", map[string]any{"status": "available"})
 	req.Header.Set("Authorization", "Bearer "+mc.Agent.Token)
 	req.Header.Set("X-Seat-Lease", lease)
@@ -116,7 +117,7 @@ func (ms *msgServer) company(t *testing.T, slug, number, faxNumber, page string)
 }
 
 // block sets the tenant's policy to block with no contacts left.
-func (ms *msgServer) block(t *testing.T, tenantID uuid.UUID) {
+func (ms *msgServer) block(t testing.TB, tenantID uuid.UUID) {
 	t.Helper()
 	c := testenv.Context(t)
 	if _, err := ms.DB.Owner.Exec(c, `UPDATE bundles SET remaining = 0 WHERE tenant_id = $1`, tenantID); err != nil {
@@ -221,10 +222,10 @@ func faxBody(t testing.TB, id, from, to, pages string, doc []byte) ([]byte, stri
 
 // --- the outside providers' API stub ---
 
-// providerStub stands in for the Twilio REST API (/twilio/2010-04-01/...)
+// apiStub stands in for the Twilio REST API (/twilio/2010-04-01/...)
 // and the social connectors' reply APIs (/social/<slug>/messages). It
 // records what it was sent; fail makes it refuse.
-type providerStub struct {
+type apiStub struct {
 	*httptest.Server
 	mu   sync.Mutex
 	got  []stubCall
@@ -242,8 +243,8 @@ type stubCall struct {
 	Body      []byte
 }
 
-func newProviderStub(t *testing.T) *providerStub {
-	p := &providerStub{}
+func newAPIStub(t testing.TB) *apiStub {
+	p := &apiStub{}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
 		call := stubCall{Path: r.URL.Path, Body: raw, Timestamp: r.Header.Get(messaging.TimestampHeader),
@@ -271,14 +272,16 @@ func newProviderStub(t *testing.T) *providerStub {
 	return p
 }
 
-func (p *providerStub) calls() []stubCall {
+func (p *apiStub) calls() []stubCall {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]stubCall(nil), p.got...)
 }
 
-func (p *providerStub) setFail(v bool) {
+func (p *apiStub) setFail(v bool) {
 	p.mu.Lock()
 	p.fail = v
 	p.mu.Unlock()
 }
+
+func twilioSign(token, fullURL string, form url.Values) string { return twilio.Sign(token, fullURL, form) }
