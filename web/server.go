@@ -186,7 +186,7 @@ func New(cfg Config) (*Server, error) {
 		AppName: "cic",
 		// Fiber reads bodies up to the larger limit; limitBody holds every
 		// route but ingest to the smaller one.
-		BodyLimit:             max(cfg.BodyLimit, cfg.IngestBodyLimit),
+		BodyLimit:             max(cfg.BodyLimit, cfg.IngestBodyLimit, largeBodyLimit(cfg)),
 		ErrorHandler:          s.handleError,
 		DisableStartupMessage: true,
 		ReadTimeout:           30 * time.Second,
@@ -340,9 +340,16 @@ func (s *Server) publicLink(c *fiber.Ctx, path string) string {
 const ingestPath = "/api/v1/usage/contacts"
 
 // limitBody answers 413 when a body exceeds BodyLimit, except on the
-// ingest route, which Fiber already held to IngestBodyLimit.
+// ingest route (IngestBodyLimit) and the webhooks that take documents
+// (webhookBodyLimit).
 func (s *Server) limitBody(c *fiber.Ctx) error {
-	if len(c.Request().Body()) > s.cfg.BodyLimit && !(c.Method() == fiber.MethodPost && strings.EqualFold(strings.TrimSuffix(c.Path(), "/"), ingestPath)) {
+	limit := s.cfg.BodyLimit
+	if c.Method() == fiber.MethodPost && strings.EqualFold(strings.TrimSuffix(c.Path(), "/"), ingestPath) {
+		limit = max(limit, s.cfg.IngestBodyLimit)
+	} else if l := s.webhookBodyLimit(c); l > limit {
+		limit = l
+	}
+	if len(c.Request().Body()) > limit {
 		return fiber.ErrRequestEntityTooLarge
 	}
 	return c.Next()
