@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/routing"
 	"github.com/cic-platform/cic/routing/contacts"
 	"github.com/cic-platform/cic/tenant"
 )
@@ -124,7 +125,7 @@ func (s *Service) CallAction(ctx context.Context, p tenant.Principal, contactID 
 // loop until its next agent answers. It returns at once; the provider is
 // called in the background.
 func (s *Service) ContactChanged(tenantID uuid.UUID, kind string, contactID uuid.UUID, _ *uuid.UUID) {
-	if kind != "transferred" {
+	if kind != string(routing.Transferred) {
 		return
 	}
 	go func() {
