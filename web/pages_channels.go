@@ -2,6 +2,7 @@ package web
 
 import (
 	"slices"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
@@ -22,8 +23,11 @@ var channelNotices = map[string]string{
 }
 
 type addressRow struct {
-	directory.Address
-	Queue string
+	ID        uuid.UUID
+	Channel   string
+	Address   string
+	CreatedAt time.Time
+	Queue     string
 }
 
 type channelsPageData struct {
@@ -63,7 +67,7 @@ func (s *Server) renderChannels(c *fiber.Ctx, d pageData, err error) error {
 		names[q.ID] = q.Name
 	}
 	for _, a := range addrs {
-		r := addressRow{Address: a, Queue: "IVR menu"}
+		r := addressRow{ID: a.ID, Channel: a.Channel, Address: a.Address, CreatedAt: a.CreatedAt, Queue: "IVR menu"}
 		if a.QueueID != nil {
 			r.Queue = names[*a.QueueID]
 		}
