@@ -71,7 +71,9 @@ func TestIVRMenusAPI_ValidationPointsAtTheFaultyNode(t *testing.T) {
 	vs := newVoiceServer(t)
 	co := vs.callCenter(t, "acme", 0)
 	chatQ := vs.call(t, "POST", "/api/v1/queues", co.Token, map[string]any{"name": "Chat", "channels": []string{"chat"}}).mustStatus(t, http.StatusCreated).str("id")
-	q := func(id string) map[string]any { return map[string]any{"action": map[string]any{"type": "queue", "queue_id": id}} }
+	q := func(id string) map[string]any {
+		return map[string]any{"action": map[string]any{"type": "queue", "queue_id": id}}
+	}
 	menu := func(opts map[string]any) map[string]any { return map[string]any{"prompt": "Hi", "options": opts} }
 	deep := q(co.Payments)
 	for range 5 {
