@@ -200,6 +200,11 @@ func New(cfg Config) (*Server, error) {
 		// when a trusted peer sends none; with it, the peer's address.
 		EnableIPValidation: true,
 		TrustedProxies:     []string{"127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"},
+
+		// Multipart bodies stay as sent (parsed when a handler asks): the
+		// fax webhook's signature covers the raw body, which fasthttp's
+		// pre-parsing would re-encode.
+		DisablePreParseMultipartForm: true,
 	})
 	s.routes()
 	return s, nil
