@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -67,11 +68,18 @@ func validSID(s string) bool {
 	return true
 }
 
+// clip makes provider text storable: valid UTF-8 without NULs (the
+// fuzzer found a caller id of one byte 0x80 failing the insert), at most
+// n bytes, cut on a character boundary.
 func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // apology ends a call we cannot serve; it is the answer to any input we
