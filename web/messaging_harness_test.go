@@ -284,4 +284,6 @@ func (p *apiStub) setFail(v bool) {
 	p.mu.Unlock()
 }
 
-func twilioSign(token, fullURL string, form url.Values) string { return twilio.Sign(token, fullURL, form) }
+func twilioSign(token, fullURL string, form url.Values) string {
+	return twilio.Sign(token, fullURL, form)
+}

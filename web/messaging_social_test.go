@@ -86,7 +86,7 @@ func TestSocial_InboundRoutesJoinsAndRepliesSigned(t *testing.T) {
 	raw, _ := json.Marshal(map[string]any{"id": "m-1", "platform": "Facebook", "page": "acmepage",
 		"sender": map[string]any{"handle": "@Sam.Sender", "name": "Sam Sender"}, "text": "Broken on arrival, see photo",
 		"attachments": []map[string]any{{"filename": "photo.png", "content_type": "image/png", "data": base64.StdEncoding.EncodeToString(photo)}},
-		"extra": "ignored"})
+		"extra":       "ignored"})
 	first := ms.postSocial(t, a.TenantID, a.SocialSecret, time.Now(), raw).mustStatus(t, http.StatusOK)
 	contactID := uuid.MustParse(first.str("contact_id"))
 	c, err := ms.Contacts.GetByID(ctx, a.TenantID, contactID)
@@ -220,18 +220,18 @@ func TestSocialWebhook_BadBodiesAre4xx(t *testing.T) {
 	ms := newMsgServer(t)
 	a := ms.company(t, "acme", acmeNumber, acmeFax, acmePage)
 	for body, code := range map[string]string{
-		``:                       "invalid_json",
-		`[]`:                     "invalid_json",
-		`{"id":1}`:               "invalid_json",
-		`{} {}`:                  "invalid_json",
-		`{"id":"x"}`:             "invalid_platform",
-		`{"id":"x","platform":"facebook","page":"acmepage","sender":{"handle":"s"}}`: "empty_message",
-		`{"id":"x","platform":"face book","page":"acmepage","sender":{"handle":"s"},"text":"hi"}`: "invalid_platform",
-		`{"id":"x","platform":"facebook","page":"a:b","sender":{"handle":"s"},"text":"hi"}`:       "invalid_page",
-		`{"id":"x","platform":"facebook","page":"acmepage","sender":{"handle":""},"text":"hi"}`:   "invalid_sender",
-		`{"id":"x","platform":"facebook","page":"acmepage","sender":{"handle":"s"},"attachments":[{"data":"!!"}]}`:       "invalid_json",
-		`{"id":"x","platform":"facebook","page":"acmepage","sender":{"handle":"s"},"attachments":[{"data":""}]}`:         "invalid_attachment",
-		`{"id":"x","platform":"facebook","page":"unknown","sender":{"handle":"s"},"text":"hi"}`:                         "unknown_address",
+		``:           "invalid_json",
+		`[]`:         "invalid_json",
+		`{"id":1}`:   "invalid_json",
+		`{} {}`:      "invalid_json",
+		`{"id":"x"}`: "invalid_platform",
+		`{"id":"x","platform":"facebook","page":"acmepage","sender":{"handle":"s"}}`:                                             "empty_message",
+		`{"id":"x","platform":"face book","page":"acmepage","sender":{"handle":"s"},"text":"hi"}`:                                "invalid_platform",
+		`{"id":"x","platform":"facebook","page":"a:b","sender":{"handle":"s"},"text":"hi"}`:                                      "invalid_page",
+		`{"id":"x","platform":"facebook","page":"acmepage","sender":{"handle":""},"text":"hi"}`:                                  "invalid_sender",
+		`{"id":"x","platform":"facebook","page":"acmepage","sender":{"handle":"s"},"attachments":[{"data":"!!"}]}`:               "invalid_json",
+		`{"id":"x","platform":"facebook","page":"acmepage","sender":{"handle":"s"},"attachments":[{"data":""}]}`:                 "invalid_attachment",
+		`{"id":"x","platform":"facebook","page":"unknown","sender":{"handle":"s"},"text":"hi"}`:                                  "unknown_address",
 		`{"id":"x","platform":"facebook","page":"acmepage","sender":{"handle":"s"},"text":"` + strings.Repeat("a", 20001) + `"}`: "invalid_text",
 	} {
 		ans := ms.postSocial(t, a.TenantID, a.SocialSecret, time.Now(), []byte(body))
