@@ -8,12 +8,13 @@ import (
 
 	"github.com/cic-platform/cic/channels/customer"
 	"github.com/cic-platform/cic/infra/testenv"
+	"github.com/cic-platform/cic/web"
 )
 
 // Channel addresses and provider accounts: managers set them, others
 // may not, and one company never sees or changes another's.
 func TestChannelAddressesAndProviders(t *testing.T) {
-	ts := newServer(t)
+	ts := newServer(t, func(c *web.Config) { c.InboundDomain = "mail.cic.test" })
 	a := ts.signup(t, "acme")
 	b := ts.signup(t, "globex")
 	queue := ts.call(t, "POST", "/api/v1/queues", a.Token, map[string]any{"name": "Mail", "channels": []string{"email", "sms"}}).
@@ -37,6 +38,8 @@ func TestChannelAddressesAndProviders(t *testing.T) {
 		{a, map[string]any{"channel": "pigeon", "address": "x", "queue_id": queue}, http.StatusBadRequest, "invalid_channel"},
 		{a, map[string]any{"channel": "email", "address": "support@acme.example"}, http.StatusBadRequest, "invalid_target"},
 		{agent, map[string]any{"channel": "email", "address": "sales@acme.example", "queue_id": queue}, http.StatusForbidden, "forbidden"},
+		{a, map[string]any{"channel": "email", "address": "support@globex.mail.cic.test", "queue_id": queue}, http.StatusBadRequest, "foreign_mail_domain"},
+		{a, map[string]any{"channel": "email", "address": "support@acme.mail.cic.test", "queue_id": queue}, http.StatusCreated, ""},
 	} {
 		if got := ts.call(t, "POST", "/api/v1/channel-addresses", tc.who.Token, tc.body).mustStatus(t, tc.status); got.errCode() != tc.code {
 			t.Errorf("%v: %s; want %s", tc.body, got.Body, tc.code)
@@ -47,7 +50,7 @@ func TestChannelAddressesAndProviders(t *testing.T) {
 		t.Fatalf("B lists A's addresses: %s", l.Body)
 	}
 	ts.call(t, "DELETE", "/api/v1/channel-addresses/"+addr.str("id"), b.Token, nil).mustStatus(t, http.StatusNotFound)
-	if l := ts.call(t, "GET", "/api/v1/channel-addresses", a.Token, nil).mustStatus(t, http.StatusOK); len(l.JSON["addresses"].([]any)) != 1 {
+	if l := ts.call(t, "GET", "/api/v1/channel-addresses", a.Token, nil).mustStatus(t, http.StatusOK); len(l.JSON["addresses"].([]any)) != 2 {
 		t.Fatalf("A's addresses after B's delete: %s", l.Body)
 	}
 

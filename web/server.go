@@ -159,7 +159,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Conversations = &conversation.Store{DB: cfg.Tenants.DB}
 	}
 	if cfg.Directory == nil {
-		cfg.Directory = &directory.Directory{DB: cfg.Tenants.DB}
+		cfg.Directory = &directory.Directory{DB: cfg.Tenants.DB, InboundDomain: cfg.InboundDomain}
 	}
 	if cfg.Channels == nil {
 		cfg.Channels = &channels.Registry{}

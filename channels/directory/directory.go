@@ -51,6 +51,10 @@ type Provider struct {
 // Directory reads and keeps addresses and providers.
 type Directory struct {
 	DB *tenant.DB
+	// InboundDomain is where tenants' own mailboxes live
+	// (<name>@<slug>.<InboundDomain>): a tenant may only list addresses
+	// under its own slug there.
+	InboundDomain string
 }
 
 var (
@@ -177,6 +181,9 @@ func (d *Directory) AddAddress(ctx context.Context, a tenant.Actor, in Address) 
 				return cic.Codef(cic.EINVALID, "invalid_queue", "No such queue.")
 			}
 		}
+		if err := d.ownMailDomain(ctx, tx, a.TenantID, in.Channel, v); err != nil {
+			return err
+		}
 		var err error
 		out, err = scanAddress(tx.QueryRow(ctx, `INSERT INTO channel_addresses (tenant_id, id, channel, address, queue_id, ivr_menu_id)
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (lookup_key) DO NOTHING RETURNING `+addressColumns,
@@ -278,4 +285,25 @@ func (d *Directory) SetProvider(ctx context.Context, a tenant.Actor, p Provider)
 		return tenant.Audit(ctx, tx, a, "channel.provider_set", "channel_provider", p.Provider,
 			map[string]any{"account_id": p.AccountID, "api_base": p.APIBase, "secret_changed": p.Secret != ""})
 	})
+}
+
+// ownMailDomain refuses a mailbox under another tenant's slug of the
+// inbound domain: such mail is the other tenant's whatever is listed.
+func (d *Directory) ownMailDomain(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, channel, address string) error {
+	if channel != "email" || d.InboundDomain == "" {
+		return nil
+	}
+	_, domain, _ := strings.Cut(address, "@")
+	sub, ok := strings.CutSuffix(domain, "."+strings.ToLower(d.InboundDomain))
+	if !ok {
+		return nil
+	}
+	var slug string
+	if err := tx.QueryRow(ctx, `SELECT slug FROM tenants WHERE tenant_id = $1`, tenantID).Scan(&slug); err != nil {
+		return fmt.Errorf("tenant slug: %w", err)
+	}
+	if sub != slug {
+		return cic.Codef(cic.EINVALID, "foreign_mail_domain", "Your mailboxes here end in @%s.%s.", slug, d.InboundDomain)
+	}
+	return nil
 }

@@ -28,7 +28,9 @@ type channelDeps struct {
 // them into the web config and starts their listeners (SMTP); the
 // returned stop closes those.
 func startChannels(ctx context.Context, d channelDeps, wc *web.Config) (stop func(), err error) {
+	d.directory.InboundDomain = d.cfg.InboundDomain
 	wc.Channels, wc.Customers, wc.Conversations, wc.Directory = d.registry, d.customers, d.conversations, d.directory
+	wc.InboundDomain = d.cfg.InboundDomain
 	var stops []func()
 	stop = func() {
 		for i := len(stops) - 1; i >= 0; i-- {
