@@ -19,6 +19,7 @@ func FuzzSMSWebhook(f *testing.F) {
 	f.Add("MessageSid=SM4&From=%2B4915112345678&To=%2B4930111111&NumMedia=-1")
 	f.Add("MessageSid=%00&From=x&To=y")
 	f.Add("a=%zz;b")
+	f.Add("MessageSid=SM5&From=%2B4915112345678&To=%2B4930111111&Body=%00%FF%FE&NumMedia=1&MediaUrl0=https%3A%2F%2Fx.test&MediaContentType0=%00%FF")
 	f.Add("")
 	path := smsPath(a.TenantID)
 	f.Fuzz(func(t *testing.T, body string) {
@@ -42,6 +43,7 @@ func FuzzSocialWebhook(f *testing.F) {
 	f.Add(`{"id":"\u0000","platform":"","page":"","sender":null,"text":null}`)
 	f.Add(`{"attachments":[{"data":"!!"}]}`)
 	f.Add(`[1,2`)
+	f.Add(`{"id":"e5","platform":"facebook","page":"acmepage","sender":{"handle":"s"},"text":"a\u0000b\ud800"}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		if ans := ms.postSocial(t, a.TenantID, a.SocialSecret, time.Now(), []byte(body)); ans.Status >= 500 {
 			t.Fatalf("%q: %d %s", body, ans.Status, ans.Body)

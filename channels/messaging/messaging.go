@@ -13,6 +13,7 @@ package messaging
 
 import (
 	"log/slog"
+	"strings"
 
 	"github.com/cic-platform/cic/channels/conversation"
 	"github.com/cic-platform/cic/channels/customer"
@@ -41,4 +42,10 @@ func (f *Flow) Logger() *slog.Logger {
 		return slog.Default()
 	}
 	return f.Log
+}
+
+// Text makes provider text storable: valid UTF-8 without NUL bytes
+// (PostgreSQL's text and jsonb take neither).
+func Text(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }

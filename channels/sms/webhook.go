@@ -98,7 +98,7 @@ func ParseMessage(params url.Values) (Message, error) {
 	if m.To, err = customer.NormalizePhone(params.Get("To")); err != nil {
 		return Message{}, bad("invalid_to", "To is not a phone number with its country code.")
 	}
-	m.Body = params.Get("Body")
+	m.Body = messaging.Text(params.Get("Body"))
 	if len(m.Body) > 4*MaxBody {
 		return Message{}, bad("message_too_long", "The message is too long for an SMS.")
 	}
@@ -114,7 +114,7 @@ func ParseMessage(params url.Values) (Message, error) {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(raw) > 1000 {
 			return Message{}, bad("invalid_media_url", "MediaUrl%d is not an http(s) URL.", i)
 		}
-		ct := params.Get("MediaContentType" + strconv.Itoa(i))
+		ct := messaging.Text(params.Get("MediaContentType" + strconv.Itoa(i)))
 		if len(ct) > 255 {
 			ct = ""
 		}

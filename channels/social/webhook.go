@@ -99,6 +99,7 @@ func ParseEvent(body []byte) (Event, error) {
 	e.Platform = strings.ToLower(strings.TrimSpace(e.Platform))
 	e.Sender.Handle = strings.TrimPrefix(strings.TrimSpace(e.Sender.Handle), "@")
 	e.Sender.Name = strings.TrimSpace(e.Sender.Name)
+	e.Text = messaging.Text(e.Text)
 	switch {
 	case !plain(e.ID, maxField):
 		return Event{}, bad("invalid_id", "id is 1 to %d printable characters.", maxField)
