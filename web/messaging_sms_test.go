@@ -250,6 +250,14 @@ func TestSMS_ClosedQueueAnswersItsMessage(t *testing.T) {
 	if !strings.Contains(string(ans.Body), "<Message>Back on Monday &amp; fresh.</Message>") {
 		t.Fatalf("closed answer %s", ans.Body)
 	}
+	// Nothing received is lost: the message waits on a routed contact
+	// (here an agent is still on, so it is offered at once).
+	var state, body string
+	err := ms.DB.Owner.QueryRow(testenv.Context(t), `SELECT c.state, m.body FROM contacts c JOIN contact_messages m
+		ON m.tenant_id = c.tenant_id AND m.contact_id = c.id WHERE c.tenant_id = $1 AND c.channel = 'sms'`, a.TenantID).Scan(&state, &body)
+	if err != nil || (state != "queued" && state != "offered") || body != "Hello" {
+		t.Fatalf("after hours: contact %q with %q, %v; want the message routed", state, body, err)
+	}
 }
 
 func TestSMS_OutboundStartIsMeteredOnce(t *testing.T) {

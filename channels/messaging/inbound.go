@@ -55,7 +55,8 @@ type Outcome struct {
 	// left; the contact is recorded as rejected with the message on it.
 	Unavailable bool
 	// Closed: the queue is outside its business hours; Reply is its
-	// closed message and no contact was opened.
+	// closed message, and the message waits on a contact queued for
+	// when it opens.
 	Closed bool
 	// Reply is what the channel answers the customer, if anything.
 	Reply string
@@ -106,13 +107,16 @@ func (f *Flow) Receive(ctx context.Context, in Inbound) (Outcome, error) {
 		out.ContactID = open
 		return out, f.store(ctx, in, open, &out)
 	}
-	c, err := f.Contacts.Open(ctx, in.TenantID, contacts.OpenInput{ID: conversation.ContactID(in.TenantID, in.Channel, in.ExternalID),
-		Channel: in.Channel, QueueID: in.QueueID, CustomerID: &customerID, CustomerRef: in.Identity, Subject: in.Subject})
+	oi := contacts.OpenInput{ID: conversation.ContactID(in.TenantID, in.Channel, in.ExternalID),
+		Channel: in.Channel, QueueID: in.QueueID, CustomerID: &customerID, CustomerRef: in.Identity, Subject: in.Subject}
+	c, err := f.Contacts.Open(ctx, in.TenantID, oi)
 	if e, ok := cic.AsError(err); ok && errors.Is(err, contacts.ErrClosed) {
-		// Nothing is recorded outside business hours: the customer is
-		// told when to come back.
+		// Outside business hours the message is kept, queued for the
+		// morning, and the customer is told when we are back.
 		f.Logger().Info("message outside business hours", "tenant", in.TenantID, "channel", in.Channel, "id", in.ExternalID)
-		return Outcome{Closed: true, Reply: e.Message}, nil
+		out.Closed, out.Reply = true, e.Message
+		oi.AfterHours = true
+		c, err = f.Contacts.Open(ctx, in.TenantID, oi)
 	}
 	if e, ok := cic.AsError(err); ok && e.Code == "service_unavailable" && c.ID != uuid.Nil {
 		out.Unavailable, out.Reply = true, UnavailableReply

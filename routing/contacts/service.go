@@ -98,6 +98,11 @@ type OpenInput struct {
 	CustomerID *uuid.UUID
 	// Subject is what lists show: a mail's subject, the caller's number.
 	Subject string
+	// AfterHours queues the contact even outside the queue's business
+	// hours: a written message (SMS, social, fax) waits for the morning
+	// rather than being lost; the channel still answers the closed
+	// message. Live channels (chat, calls) leave it false.
+	AfterHours bool
 }
 
 // ErrClosed is returned (wrapped with the queue's message) when the queue
@@ -128,7 +133,7 @@ func (s *Service) Open(ctx context.Context, tenantID uuid.UUID, in OpenInput) (C
 		return Contact{}, cic.Codef(cic.EINVALID, "invalid_channel", "Queue %s does not take %s contacts.", q.Name, in.Channel)
 	}
 	now := s.Now()
-	if !q.Hours.OpenAt(now) {
+	if !in.AfterHours && !q.Hours.OpenAt(now) {
 		msg := q.ClosedMsg
 		if msg == "" {
 			msg = "We are closed at the moment; please come back during our opening hours."
