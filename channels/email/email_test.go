@@ -119,7 +119,7 @@ func TestEmail_ConversationRoundTrip(t *testing.T) {
 		Body: "Sorry about that, Carla.\nA new one is on its way.", Attachments: []channels.Attachment{{Filename: "label.txt", ContentType: "text/plain", Data: []byte("RETURN-123")}}}); err != nil {
 		t.Fatal(err)
 	}
-	got := w.outbox.next(t)
+	got := w.outbox.Next(t)
 	h, text, files := readMail(t, got.Data)
 	from, _ := h.AddressList("From")
 	to, _ := h.AddressList("To")
@@ -162,7 +162,7 @@ func TestEmail_ConversationRoundTrip(t *testing.T) {
 	if err := w.email.Send(c, channels.Message{TenantID: tid, ContactID: id, AgentID: &agent, Kind: channels.KindReply, Body: "Great!"}); err != nil {
 		t.Fatal(err)
 	}
-	h, _, _ = readMail(t, w.outbox.next(t).Data)
+	h, _, _ = readMail(t, w.outbox.Next(t).Data)
 	if irt := ids(t, h, "In-Reply-To"); len(irt) != 1 || irt[0] != "m2@customer.example" {
 		t.Errorf("second reply In-Reply-To %v", irt)
 	}
@@ -251,7 +251,7 @@ func TestEmail_BlockPolicyKeepsMailAndAnswers(t *testing.T) {
 	if err != nil || ct.State != contacts.StateNoCredit {
 		t.Fatalf("contact %+v %v, want rejected_no_credit", ct, err)
 	}
-	got := w.outbox.next(t)
+	got := w.outbox.Next(t)
 	h, text, _ := readMail(t, got.Data)
 	if got.From != "" || got.To[0] != "carla@customer.example" || h.Get("Auto-Submitted") != "auto-replied" ||
 		!strings.Contains(text, "unavailable") {
@@ -260,7 +260,7 @@ func TestEmail_BlockPolicyKeepsMailAndAnswers(t *testing.T) {
 	if irt := ids(t, h, "In-Reply-To"); len(irt) != 1 || irt[0] != "blocked@customer.example" {
 		t.Errorf("In-Reply-To %v", irt)
 	}
-	w.outbox.none(t)
+	w.outbox.None(t)
 	w.email.Wait()
 	ms := w.messages(t, tid, id)
 	if len(ms) != 2 || ms[0].Body != "Is anyone there?" || len(ms[0].Attachments) != 1 || ms[1].Sender != "system" || ms[1].Status != "sent" {
@@ -268,7 +268,7 @@ func TestEmail_BlockPolicyKeepsMailAndAnswers(t *testing.T) {
 	}
 	// An automatic mail (another robot's answer) gets no answer back.
 	w.mustSend(t, "robot@customer.example", co.box, plainMail("robot@customer.example", co.box, "auto@customer.example", "Out of office", "I am away.", "Auto-Submitted: auto-replied\n"))
-	w.outbox.none(t)
+	w.outbox.None(t)
 }
 
 // TestEmail_ClosedQueueHoldsMail: mail outside business hours is kept
@@ -288,11 +288,11 @@ func TestEmail_ClosedQueueHoldsMail(t *testing.T) {
 	raw := customerMail(co.box, "late@customer.example", "After hours", "Hello?")
 	w.mustSend(t, "carla@customer.example", co.box, raw)
 	w.mustSend(t, "carla@customer.example", co.box, raw)
-	_, text, _ := readMail(t, w.outbox.next(t).Data)
+	_, text, _ := readMail(t, w.outbox.Next(t).Data)
 	if !strings.Contains(text, msg) {
 		t.Fatalf("closed answer %q", text)
 	}
-	w.outbox.none(t)
+	w.outbox.None(t)
 	if n := w.count(t, `SELECT count(*) FROM email_held WHERE tenant_id = $1`, tid); n != 1 {
 		t.Fatalf("%d held, want 1", n)
 	}
@@ -313,7 +313,7 @@ func TestEmail_ClosedQueueHoldsMail(t *testing.T) {
 	if n := w.count(t, `SELECT count(*) FROM email_held WHERE tenant_id = $1`, tid); n != 0 {
 		t.Errorf("%d still held", n)
 	}
-	w.outbox.none(t)
+	w.outbox.None(t)
 }
 
 // TestEmail_TenantIsolation: a mailbox under a tenant's sub-domain
@@ -379,7 +379,7 @@ func TestEmail_SurveyAnswer(t *testing.T) {
 	if err := surveys.ContactClosed(c, tid, id, "email"); err != nil {
 		t.Fatal(err)
 	}
-	h, text, _ := readMail(t, w.outbox.next(t).Data)
+	h, text, _ := readMail(t, w.outbox.Next(t).Data)
 	subject, _ := h.Subject()
 	surveyID, _ := h.MessageID()
 	if subject != "How did we do?" || !strings.Contains(text, "1 (not at all) to 5") {
@@ -421,7 +421,7 @@ func TestEmail_Outbound(t *testing.T) {
 	if err != nil || ct.State != contacts.StateAccepted || ct.Direction != "outbound" || ct.Campaign != "renewals" || ct.MeteredAt == nil {
 		t.Fatalf("outbound contact %+v %v", ct, err)
 	}
-	got := w.outbox.next(t)
+	got := w.outbox.Next(t)
 	h, text, _ := readMail(t, got.Data)
 	subject, _ := h.Subject()
 	ourID, _ := h.MessageID()

@@ -2,17 +2,13 @@ package email_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net"
 	"net/smtp"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	gosmtp "github.com/emersion/go-smtp"
 	"github.com/google/uuid"
 
 	cic "github.com/cic-platform/cic"
@@ -45,7 +41,7 @@ type world struct {
 	email    *email.Service
 	registry *channels.Registry
 	addr     string // the listener
-	outbox   *sink
+	outbox   *testenv.SMTPSink
 }
 
 func newWorld(t *testing.T) *world {
@@ -61,9 +57,9 @@ func newWorld(t *testing.T) *world {
 	cs := contacts.New(ts.DB, routing.New(testenv.NewRedis(t), testenv.Prefix()), st, m, quiet)
 	st.OnChange = cs.SetupChanged
 	w := &world{db: db, tenants: ts, setup: st, contacts: cs, convs: &conversation.Store{DB: ts.DB},
-		dir: &directory.Directory{DB: ts.DB}, registry: &channels.Registry{}, outbox: startSink(t)}
+		dir: &directory.Directory{DB: ts.DB}, registry: &channels.Registry{}, outbox: testenv.StartSMTPSink(t)}
 	w.email = &email.Service{DB: ts.DB, Contacts: cs, Conversations: w.convs, Directory: w.dir, Domain: domain,
-		MaxBytes: 256 << 10, Relay: &metering.SMTPMailer{Addr: w.outbox.addr, From: "cic@" + domain}, Logger: quiet}
+		MaxBytes: 256 << 10, Relay: &metering.SMTPMailer{Addr: w.outbox.Addr, From: "cic@" + domain}, Logger: quiet}
 	w.registry.Register(w.email)
 	ln, err := w.email.Listen(context.Background(), "127.0.0.1:0")
 	if err != nil {
@@ -172,87 +168,3 @@ func smtpCode(err error) int {
 
 // sink is the test's own SMTP server: it records every message the
 // product's relay hands it.
-type sink struct {
-	addr string
-	mu   sync.Mutex
-	got  []captured
-	ch   chan captured
-}
-
-type captured struct {
-	From string
-	To   []string
-	Data []byte
-}
-
-func startSink(t *testing.T) *sink {
-	t.Helper()
-	s := &sink{ch: make(chan captured, 100)}
-	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &sinkSession{s: s}, nil }))
-	srv.Domain = "customer.example"
-	srv.AllowInsecureAuth = true
-	srv.ErrorLog = nopLog{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	s.addr = ln.Addr().String()
-	return s
-}
-
-// next waits for the next message the relay delivered.
-func (s *sink) next(t *testing.T) captured {
-	t.Helper()
-	select {
-	case m := <-s.ch:
-		return m
-	case <-time.After(10 * time.Second):
-		t.Fatal("no mail arrived at the test's SMTP server")
-		return captured{}
-	}
-}
-
-func (s *sink) none(t *testing.T) {
-	t.Helper()
-	select {
-	case m := <-s.ch:
-		t.Fatalf("unexpected mail to %v:\n%s", m.To, m.Data)
-	case <-time.After(300 * time.Millisecond):
-	}
-}
-
-type sinkSession struct {
-	s    *sink
-	from string
-	to   []string
-}
-
-func (ss *sinkSession) Reset()        { ss.from, ss.to = "", nil }
-func (ss *sinkSession) Logout() error { return nil }
-func (ss *sinkSession) Mail(from string, _ *gosmtp.MailOptions) error {
-	ss.from = from
-	return nil
-}
-func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
-	ss.to = append(ss.to, to)
-	return nil
-}
-func (ss *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	m := captured{From: ss.from, To: ss.to, Data: b}
-	ss.s.mu.Lock()
-	ss.s.got = append(ss.s.got, m)
-	ss.s.mu.Unlock()
-	ss.s.ch <- m
-	return nil
-}
-
-type nopLog struct{}
-
-func (nopLog) Printf(string, ...any) {}
-func (nopLog) Println(...any)        {}
