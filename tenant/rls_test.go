@@ -255,6 +255,32 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 				return fmt.Errorf("%s: %w", q.sql[:30], err)
 			}
 		}
+		// The channels' tables: a customer on the contact, a message with
+		// an attachment, an address, a provider, a receipt, a survey; an
+		// IVR menu and a call; a held mail.
+		cust, msg := uuid.New(), uuid.New()
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO customers (tenant_id, id, display_name) VALUES ($1, $2, 'Jane')`, []any{cust}},
+			{`INSERT INTO customer_identities (tenant_id, kind, value, customer_id) VALUES ($1, 'email', 'jane@example.com', $2)`, []any{cust}},
+			{`INSERT INTO contact_messages (tenant_id, contact_id, seq, id, channel, direction, sender, body)
+				VALUES ($1, $2, 1, $3, 'email', 'inbound', 'customer', 'Hello')`, []any{contact, msg}},
+			{`INSERT INTO contact_attachments (tenant_id, id, contact_id, message_id, filename, content_type, size, data)
+				VALUES ($1, gen_random_uuid(), $2, $3, 'a.txt', 'text/plain', 1, '\x00')`, []any{contact, msg}},
+			{`INSERT INTO channel_addresses (tenant_id, id, channel, address, queue_id) VALUES ($1, gen_random_uuid(), 'email', 'rls@acme.example', $2)`, []any{queue}},
+			{`INSERT INTO channel_providers (tenant_id, provider, secret) VALUES ($1, 'twilio', 'rls-secret')`, nil},
+			{`INSERT INTO webhook_receipts (tenant_id, provider, external_id) VALUES ($1, 'twilio', 'SMrls')`, nil},
+			{`INSERT INTO csat_surveys (tenant_id, contact_id, channel, customer_id) VALUES ($1, $2, 'chat', $3)`, []any{contact, cust}},
+			{`INSERT INTO ivr_menus (tenant_id, id, name, tree) VALUES ($1, gen_random_uuid(), 'Main', '{"prompt":"Hi","options":{}}')`, nil},
+			{`INSERT INTO voice_calls (tenant_id, call_sid, from_addr, to_addr) VALUES ($1, 'CArls', '+4930111', '+4930222')`, nil},
+			{`INSERT INTO email_held (tenant_id, message_id, rcpt, raw) VALUES ($1, '<rls@example.com>', 'rls@acme.example', '\x00')`, nil},
+		} {
+			if _, err := tx.Exec(c, q.sql, append([]any{r.Tenant.ID}, q.args...)...); err != nil {
+				return fmt.Errorf("%s: %w", q.sql[:30], err)
+			}
+		}
 		// Chargeback's tables: a report with one stored file.
 		report := uuid.New()
 		for _, q := range []string{
