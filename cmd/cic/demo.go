@@ -61,10 +61,14 @@ func (m *Main) demo(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := seedDemoRouting(ctx, a.tenants, &setup.Service{DB: a.tenants.DB}, log); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
+	if err := seedDemoChannels(ctx, a.tenants, cfg, log); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	if err := seedDemoUsage(ctx, a.tenants, log); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	printDemo(m.Stdout, cfg.PublicURL)
+	printDemoChannels(m.Stdout, cfg)
 	return nil
 }
 

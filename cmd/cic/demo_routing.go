@@ -62,7 +62,7 @@ func seedDemoRouting(ctx context.Context, svc *tenant.Service, st *setup.Service
 			continue
 		}
 		if _, err := st.SetProfile(ctx, owner, u.ID, setup.ProfileInput{Skills: []setup.SkillLevel{{SkillID: skill, Level: 7}},
-			Capacity: map[string]int{"chat": 3, "email": 5}}); err != nil {
+			Capacity: map[string]int{"chat": 3, "email": 5, "voice": 1, "sms": 3, "social": 3, "fax": 2}}); err != nil {
 			return fmt.Errorf("demo routing profile: %w", err)
 		}
 	}
