@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/smtp"
 	"net/url"
@@ -27,6 +28,11 @@ type e2e struct {
 	base string // http://127.0.0.1:port
 	smtp string // the product's SMTP listener
 	env  map[string]string
+	// ip is the client address the test's requests come from (the
+	// server trusts X-Forwarded-For from loopback): one of its own, so
+	// the per-IP sign-up and login limits in the shared test Redis
+	// never count another run's requests.
+	ip string
 }
 
 func (e *e2e) call(method, path, token string, body any, hdr ...string) (int, map[string]any) {
@@ -51,6 +57,7 @@ func (e *e2e) call(method, path, token string, body any, hdr ...string) (int, ma
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	req.Header.Set("X-Forwarded-For", e.ip)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -102,7 +109,8 @@ func startServeAndWorker(t *testing.T, env map[string]string) *e2e {
 			}
 		}
 	})
-	e := &e2e{t: t, base: "http://" + env["HTTP_ADDR"], smtp: env["SMTP_ADDR"], env: env}
+	e := &e2e{t: t, base: "http://" + env["HTTP_ADDR"], smtp: env["SMTP_ADDR"], env: env,
+		ip: fmt.Sprintf("10.%d.%d.%d", rand.IntN(256), rand.IntN(256), 1+rand.IntN(254))}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if res, err := http.Get(e.base + "/readyz"); err == nil {
@@ -164,8 +172,10 @@ func TestEndToEnd_EmailThenChatThenCallIsOneCustomer(t *testing.T) {
 	// The company: one queue for e-mail, chat and calls (cost centre
 	// CC-42), an agent with room on each, a mailbox, a phone number, the
 	// provider's token, a chat widget, and a priced bundle to draw from.
+	// Sign-up is limited per e-mail address too, in the Redis every run
+	// shares: the owner's address is this run's own.
 	su := e.must(http.StatusCreated, "POST", "/api/v1/signup", "", map[string]any{"company": "Acme", "slug": "acme", "name": "Olive",
-		"email": "owner@acme.example", "password": "correct horse battery", "currency": "EUR"})
+		"email": "owner-" + strings.ReplaceAll(e.ip, ".", "-") + "@acme.example", "password": "correct horse battery", "currency": "EUR"})
 	owner := str(su, "access_token")
 	tenantID := str(su["tenant"].(map[string]any), "id")
 	queue := str(e.must(http.StatusCreated, "POST", "/api/v1/queues", owner, map[string]any{"name": "Support",
