@@ -119,6 +119,11 @@ func TestSMS_InboundRoutesJoinsRepliesAndTracksStatus(t *testing.T) {
 	if n := ms.counts(t, a.TenantID); n.Contacts != 1 || n.Messages != 2 {
 		t.Fatalf("second SMS: %+v, want it on the open contact", n)
 	}
+	var wrote int
+	if err := ms.DB.Owner.QueryRow(testenv.Context(t), `SELECT count(*) FROM contact_events WHERE tenant_id = $1 AND kind = 'customer_wrote'`,
+		a.TenantID).Scan(&wrote); err != nil || wrote != 1 {
+		t.Fatalf("customer_wrote events: %d, %v; want 1", wrote, err)
+	}
 
 	// The agent answers: the provider gets it from our number, to theirs.
 	agent := a.Agent.UserID

@@ -85,6 +85,9 @@ func (s *Service) deliver(ctx context.Context, r Recipient, m *Mail, raw []byte,
 		res = Result{Outcome: Threaded, ContactID: id}
 		return nil
 	})
+	if err == nil && res.Outcome == Threaded {
+		s.wroteAgain(ctx, t, res.ContactID)
+	}
 	if err != nil || res.Outcome != "" {
 		return res, err
 	}
@@ -185,4 +188,16 @@ func meta(m *Mail, envelopeFrom string) map[string]any {
 		out["from_html"] = true
 	}
 	return out
+}
+
+// wroteAgain puts a customer's mail that joined an open conversation on
+// the contact's timeline and tells the desks; the mail itself is stored,
+// so a failure here is only logged.
+func (s *Service) wroteAgain(ctx context.Context, tenantID, contactID uuid.UUID) {
+	if err := s.Contacts.AddEvent(ctx, tenantID, contactID, "customer_wrote", nil, map[string]any{"channel": Channel}); err != nil {
+		s.log().Warn("timeline event of a threaded mail", "tenant", tenantID, "contact", contactID, "err", err)
+	}
+	if s.Contacts.Notify != nil {
+		s.Contacts.Notify(tenantID, "message", contactID, nil)
+	}
 }

@@ -157,6 +157,9 @@ func TestEmail_ConversationRoundTrip(t *testing.T) {
 	if n := w.count(t, `SELECT count(*) FROM contacts WHERE tenant_id = $1`, tid); n != 1 {
 		t.Errorf("%d contacts, want 1", n)
 	}
+	if n := w.count(t, `SELECT count(*) FROM contact_events WHERE tenant_id = $1 AND kind = 'customer_wrote'`, tid); n != 1 {
+		t.Errorf("%d customer_wrote events on the timeline, want 1", n)
+	}
 
 	// The second reply threads under the customer's newest mail.
 	if err := w.email.Send(c, channels.Message{TenantID: tid, ContactID: id, AgentID: &agent, Kind: channels.KindReply, Body: "Great!"}); err != nil {

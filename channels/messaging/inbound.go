@@ -105,7 +105,18 @@ func (f *Flow) Receive(ctx context.Context, in Inbound) (Outcome, error) {
 		return f.replayed(ctx, in.TenantID, known)
 	case open != uuid.Nil:
 		out.ContactID = open
-		return out, f.store(ctx, in, open, &out)
+		if err := f.store(ctx, in, open, &out); err != nil {
+			return out, err
+		}
+		if !out.Replay {
+			// The customer wrote again in an open conversation: the
+			// timeline says so (the message is stored; a failure here
+			// is only logged).
+			if err := f.Contacts.AddEvent(ctx, in.TenantID, open, "customer_wrote", nil, map[string]any{"channel": in.Channel}); err != nil {
+				f.Logger().Warn("timeline event of a message", "tenant", in.TenantID, "contact", open, "err", err)
+			}
+		}
+		return out, nil
 	}
 	oi := contacts.OpenInput{ID: conversation.ContactID(in.TenantID, in.Channel, in.ExternalID),
 		Channel: in.Channel, QueueID: in.QueueID, CustomerID: &customerID, CustomerRef: in.Identity, Subject: in.Subject}
