@@ -3,7 +3,6 @@ package email
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -99,40 +98,14 @@ func (s *Service) releaseOne(ctx context.Context, tenantID uuid.UUID, rcpt, from
 	return s.deliver(ctx, r, m, raw, from, false)
 }
 
-// RunReleases releases held mail of every active tenant every interval
-// until ctx ends. Every replica may run it: a mail is delivered once
-// (its contact id and Message-ID make a second delivery a no-op).
-func (s *Service) RunReleases(ctx context.Context, every time.Duration) {
-	tk := time.NewTicker(every)
-	defer tk.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tk.C:
-		}
-		var ids []uuid.UUID
-		err := s.DB.PlatformTx(ctx, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT tenant_id FROM tenants WHERE status = 'active'`)
-			if err != nil {
-				return err
-			}
-			ids, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-			return err
-		})
-		if err != nil {
-			s.log().WarnContext(ctx, "email: list tenants for held mail", "err", err)
-			continue
-		}
-		for _, id := range ids {
-			if ctx.Err() != nil {
-				return
-			}
-			if n, err := s.Release(ctx, id); err != nil {
-				s.log().WarnContext(ctx, "email: release held mail", "tenant", id, "err", err)
-			} else if n > 0 {
-				s.log().InfoContext(ctx, "email: held mail delivered", "tenant", id, "count", n)
-			}
-		}
+// ReleaseSweep is Release as the routing ticker's per-tenant sweep
+// (contacts.Ticker.Sweeps): every replica may run it, as a mail is
+// delivered once (its contact id and Message-ID make a second delivery a
+// no-op).
+func (s *Service) ReleaseSweep(ctx context.Context, tenantID uuid.UUID) error {
+	n, err := s.Release(ctx, tenantID)
+	if n > 0 {
+		s.log().InfoContext(ctx, "email: held mail delivered", "tenant", tenantID, "count", n)
 	}
+	return err
 }

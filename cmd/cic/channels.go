@@ -22,6 +22,9 @@ type channelDeps struct {
 	conversations *conversation.Store
 	directory     *directory.Directory
 	registry      *channels.Registry
+	// ticker is the routing ticker, not started yet: channels add their
+	// per-tenant sweeps to it.
+	ticker *contacts.Ticker
 }
 
 // startChannels builds the channels beyond chat, registers them, puts

@@ -11,7 +11,8 @@ import (
 
 // startEmail builds the e-mail channel: registers it (replies, surveys,
 // outbound e-mail through SMTP_RELAY), starts the inbound SMTP listener
-// on SMTP_ADDR and the delivery of mail held while a queue was closed.
+// on SMTP_ADDR and, as a sweep of the routing ticker, the delivery of
+// mail held while a queue was closed.
 // The returned stop closes the listener and waits for replies under way.
 func startEmail(ctx context.Context, d channelDeps, _ *web.Config) (func(), error) {
 	svc := &email.Service{DB: d.app.tenants.DB, Contacts: d.contacts, Conversations: d.conversations, Directory: d.directory,
@@ -30,10 +31,8 @@ func startEmail(ctx context.Context, d channelDeps, _ *web.Config) (func(), erro
 	if err != nil {
 		return nil, err
 	}
-	relCtx, stopReleases := context.WithCancel(context.WithoutCancel(ctx))
-	go svc.RunReleases(relCtx, time.Minute)
-	return func() {
-		stopReleases()
-		ln.Close(10 * time.Second)
-	}, nil
+	// Mail held while its queue was closed goes to the queue once it
+	// opens: a sweep of the routing ticker, which visits every tenant.
+	d.ticker.Sweeps = append(d.ticker.Sweeps, svc.ReleaseSweep)
+	return func() { ln.Close(10 * time.Second) }, nil
 }

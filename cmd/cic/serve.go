@@ -86,7 +86,6 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	ticker.Sweeps = append(ticker.Sweeps, func(ctx context.Context, tenantID uuid.UUID) error {
 		return chatSvc.SweepGone(ctx, tenantID, chat.LeaveGraceSweep)
 	})
-	go ticker.Run(tickCtx)
 
 	wc := web.Config{
 		Chat:          chatSvc,
@@ -115,11 +114,13 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	customers := &customer.Service{DB: a.tenants.DB}
 	registry := &channels.Registry{}
 	stopChannels, err := startChannels(ctx, channelDeps{app: a, cfg: cfg, log: log, contacts: contactSvc, customers: customers,
-		conversations: &conversation.Store{DB: a.tenants.DB}, directory: &directory.Directory{DB: a.tenants.DB}, registry: registry}, &wc)
+		conversations: &conversation.Store{DB: a.tenants.DB}, directory: &directory.Directory{DB: a.tenants.DB}, registry: registry,
+		ticker: ticker}, &wc)
 	if err != nil {
 		return err
 	}
 	defer stopChannels()
+	go ticker.Run(tickCtx)
 	registry.Register(chat.Channel{S: chatSvc})
 	surveys := &customer.Surveys{DB: a.tenants.DB, Channels: registry}
 	contactSvc.OnClosed = func(ctx context.Context, tenantID uuid.UUID, c contacts.Contact) error {

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/cic-platform/cic/routing"
 )
@@ -62,15 +61,7 @@ func (t *Ticker) Once(ctx context.Context) {
 	s := t.Contacts
 	now := s.Now()
 	if now.Sub(t.listedAt) > tenantsTTL {
-		var ids []uuid.UUID
-		err := s.DB.PlatformTx(ctx, func(tx pgx.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT tenant_id FROM tenants WHERE status = 'active'`)
-			if err != nil {
-				return err
-			}
-			ids, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-			return err
-		})
+		ids, err := s.DB.ListTenantIDs(ctx)
 		if err != nil {
 			s.Logger.Warn("routing ticker: list tenants", "err", err)
 		} else {
