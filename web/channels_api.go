@@ -11,22 +11,26 @@ import (
 	"github.com/cic-platform/cic/channels"
 	"github.com/cic-platform/cic/channels/customer"
 	"github.com/cic-platform/cic/routing/contacts"
+	"github.com/cic-platform/cic/tenant"
 )
 
 // The channel-independent side of every conversation: its messages, the
 // agent's reply on the contact's channel, outbound contacts, attachments.
 // The same handlers serve the API (bearer) and the desk (session).
 
-func (s *Server) apiContactMessages(c *fiber.Ctx) error {
-	p, err := principalOrErr(c)
+// visibleContact is the route's contact, when the caller may see it
+// (contacts.Service.Get's rule: agents only theirs); else 404.
+func (s *Server) visibleContact(c *fiber.Ctx) (tenant.Principal, contacts.Detail, error) {
+	p, id, err := s.contactAction(c)
 	if err != nil {
-		return err
-	}
-	id, err := paramID(c, "contact")
-	if err != nil {
-		return err
+		return p, contacts.Detail{}, err
 	}
 	d, err := s.cfg.Contacts.Get(c.UserContext(), p, id)
+	return p, d, err
+}
+
+func (s *Server) apiContactMessages(c *fiber.Ctx) error {
+	p, d, err := s.visibleContact(c)
 	if err != nil {
 		return err
 	}
@@ -71,11 +75,7 @@ func (in sendInput) attachments() ([]channels.Attachment, error) {
 // apiSendMessage is the agent's reply on the contact's channel: an
 // e-mail, an SMS, a social message (chat goes through its live socket).
 func (s *Server) apiSendMessage(c *fiber.Ctx) error {
-	p, err := principalOrErr(c)
-	if err != nil {
-		return err
-	}
-	id, err := paramID(c, "contact")
+	p, id, err := s.contactAction(c)
 	if err != nil {
 		return err
 	}
@@ -124,22 +124,15 @@ func (s *Server) apiSendMessage(c *fiber.Ctx) error {
 
 // apiAttachment downloads a file of a conversation the caller may see.
 func (s *Server) apiAttachment(c *fiber.Ctx) error {
-	p, err := principalOrErr(c)
-	if err != nil {
-		return err
-	}
-	id, err := paramID(c, "contact")
-	if err != nil {
-		return err
-	}
 	aid, err := uuid.Parse(c.Params("aid"))
 	if err != nil {
 		return cic.Codef(cic.ENOTFOUND, "not_found", "Attachment not found.")
 	}
-	if _, err := s.cfg.Contacts.Get(c.UserContext(), p, id); err != nil {
+	p, d, err := s.visibleContact(c)
+	if err != nil {
 		return err
 	}
-	a, data, err := s.cfg.Conversations.AttachmentData(c.UserContext(), p.TenantID, id, aid)
+	a, data, err := s.cfg.Conversations.AttachmentData(c.UserContext(), p.TenantID, d.ID, aid)
 	if err != nil {
 		return err
 	}
@@ -276,15 +269,7 @@ func (s *Server) apiGetCustomer(c *fiber.Ctx) error {
 
 // apiContactCustomer is the customer of a contact, for the desk.
 func (s *Server) apiContactCustomer(c *fiber.Ctx) error {
-	p, err := principalOrErr(c)
-	if err != nil {
-		return err
-	}
-	id, err := paramID(c, "contact")
-	if err != nil {
-		return err
-	}
-	d, err := s.cfg.Contacts.Get(c.UserContext(), p, id)
+	_, d, err := s.visibleContact(c)
 	if err != nil {
 		return err
 	}

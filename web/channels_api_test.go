@@ -181,3 +181,35 @@ func TestChannelsPage(t *testing.T) {
 		t.Fatalf("bad number: %d, want 400 with the message and the typed value kept", resp.StatusCode)
 	}
 }
+
+// Another company's contact: its conversation, attachments, customer and
+// reply box are all 404; bad replies are 4xx.
+func TestConversationAPI_OtherTenantAndBadInput(t *testing.T) {
+	ms := newMsgServer(t)
+	a := ms.company(t, "acme", acmeNumber, acmeFax, acmePage)
+	b := ms.signup(t, "globex")
+	ms.postTwilio(t, smsPath(a.TenantID), a.TwilioToken, smsForm("SMiso1", customerPhone, acmeNumber, "Hello")).mustStatus(t, http.StatusOK)
+	var id, att string
+	ctx := testenv.Context(t)
+	if err := ms.DB.Owner.QueryRow(ctx, `SELECT id FROM contacts WHERE tenant_id = $1`, a.TenantID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	base := "/api/v1/contacts/" + id
+	ms.call(t, "POST", base+"/accept", a.Agent.Token, nil).mustStatus(t, http.StatusOK)
+	if m := ms.call(t, "GET", base+"/messages", a.Agent.Token, nil).mustStatus(t, http.StatusOK); len(m.JSON["messages"].([]any)) != 1 {
+		t.Fatalf("A's conversation: %s", m.Body)
+	}
+	att = "00000000-0000-0000-0000-000000000001"
+	for _, r := range []struct{ method, path string }{
+		{"GET", base + "/messages"}, {"POST", base + "/messages"}, {"GET", base + "/customer"}, {"GET", base + "/attachments/" + att},
+	} {
+		ms.call(t, r.method, r.path, b.Token, map[string]any{"body": "hijack"}).mustStatus(t, http.StatusNotFound)
+	}
+	ms.call(t, "POST", base+"/messages", a.Agent.Token, map[string]any{}).mustStatus(t, http.StatusBadRequest)
+	ms.call(t, "POST", base+"/messages", a.Agent.Token, map[string]any{"body": "x", "attachments": []map[string]any{{"filename": "a", "data": "%%%"}}}).
+		mustStatus(t, http.StatusBadRequest)
+	ms.call(t, "GET", base+"/attachments/nope", a.Agent.Token, nil).mustStatus(t, http.StatusNotFound)
+	if n := ms.counts(t, a.TenantID); n.Messages != 1 {
+		t.Fatalf("messages after B's and bad tries: %+v", n)
+	}
+}

@@ -111,7 +111,10 @@ func (s *Server) apiListMessages(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if s.otherChannel(c, p, id) {
+	if other, err := s.otherChannel(c, p, id); err != nil || other {
+		if err != nil {
+			return err
+		}
 		return s.apiContactMessages(c)
 	}
 	after, err := queryAfter(c.Query("after"))
@@ -143,7 +146,10 @@ func (s *Server) apiPostMessage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if s.otherChannel(c, p, id) {
+	if other, err := s.otherChannel(c, p, id); err != nil || other {
+		if err != nil {
+			return err
+		}
 		return s.apiSendMessage(c)
 	}
 	var in struct {
@@ -164,8 +170,9 @@ func (s *Server) apiPostMessage(c *fiber.Ctx) error {
 }
 
 // otherChannel says the contact is not a chat: its messages are the
-// conversation of its own channel (e-mail, SMS...), channels_api.go.
-func (s *Server) otherChannel(c *fiber.Ctx, p tenant.Principal, id uuid.UUID) bool {
+// conversation of its own channel (e-mail, SMS...), channels_api.go. A
+// contact the caller may not see is a 404 before anything else.
+func (s *Server) otherChannel(c *fiber.Ctx, p tenant.Principal, id uuid.UUID) (bool, error) {
 	d, err := s.cfg.Contacts.Get(c.UserContext(), p, id)
-	return err == nil && d.Channel != "chat"
+	return err == nil && d.Channel != "chat", err
 }
