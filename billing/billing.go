@@ -11,33 +11,47 @@
 package billing
 
 import (
+	"encoding/hex"
 	"log/slog"
 	"time"
 
 	"github.com/stripe/stripe-go/v76/client"
 
+	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/tenant"
 )
 
-// Modes: where a purchase is paid.
+// Modes: where a purchase is paid. ModeOff (no Stripe key, local mode
+// not asked for) sells nothing.
 const (
 	ModeStripe = "stripe"
 	ModeLocal  = "local"
+	ModeOff    = "off"
 )
 
-// LocalWebhookSecret signs the local checkout's events when no
-// STRIPE_WEBHOOK_SECRET is set. It protects nothing of value: without
-// Stripe keys no money moves; it keeps the local path identical to the real
-// one (a bad signature is still refused).
-const LocalWebhookSecret = "whsec_local_checkout_not_secret"
+// ErrNotConfigured answers every purchase, and every webhook delivery,
+// when billing is off.
+var ErrNotConfigured = cic.Codef(cic.EUNAVAILABLE, "billing_not_configured",
+	"Payments are not configured on this server (no Stripe keys, and the local checkout is off); nothing can be bought here yet.")
+
+// LocalWebhookSecret is the secret the local checkout signs its events
+// with: derived from the installation's signing keys, so it is random per
+// installation, shared by replicas that share the keys (JWT_KEYS or the key
+// file), and never known to anyone who does not hold them.
+func LocalWebhookSecret(k *tenant.Keys) string {
+	return "whsec_local_" + hex.EncodeToString(k.Derive("local-checkout-webhook"))
+}
 
 // Service is billing's entry point.
 type Service struct {
 	DB *tenant.DB
-	// Stripe is the API client; nil means local mode (no Stripe keys).
+	// Stripe is the API client; nil means no Stripe keys.
 	Stripe *client.API
+	// Local turns the built-in local checkout on when Stripe is nil
+	// (BILLING_MODE=local); with neither, billing is off.
+	Local bool
 	// WebhookSecret verifies POST /webhooks/stripe (Stripe's whsec_...,
-	// or LocalWebhookSecret in local mode).
+	// or LocalWebhookSecret in local mode); empty refuses every event.
 	WebhookSecret string
 	// WebhookTolerance is how old a signature may be; 0 means 5 minutes.
 	WebhookTolerance time.Duration
@@ -51,12 +65,24 @@ type Service struct {
 	afterOverageCharge func() error
 }
 
-// Mode says whether purchases go to Stripe or to the local checkout.
+// Mode says whether purchases go to Stripe, to the local checkout, or
+// nowhere (off).
 func (s *Service) Mode() string {
-	if s.Stripe == nil {
+	switch {
+	case s.Stripe != nil:
+		return ModeStripe
+	case s.Local:
 		return ModeLocal
 	}
-	return ModeStripe
+	return ModeOff
+}
+
+// requireSelling refuses to sell when billing is off.
+func (s *Service) requireSelling() error {
+	if s.Mode() == ModeOff {
+		return ErrNotConfigured
+	}
+	return nil
 }
 
 func (s *Service) now() time.Time {
@@ -73,12 +99,7 @@ func (s *Service) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (s *Service) secret() string {
-	if s.WebhookSecret != "" {
-		return s.WebhookSecret
-	}
-	return LocalWebhookSecret
-}
+func (s *Service) secret() string { return s.WebhookSecret }
 
 func (s *Service) tolerance() time.Duration {
 	if s.WebhookTolerance > 0 {

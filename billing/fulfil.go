@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -114,7 +115,7 @@ func (s *Service) startSubscription(ctx context.Context, tx pgx.Tx, e eventCtx, 
 		if mode == ModeLocal {
 			st.ItemID = "si_local_" + strings.TrimPrefix(st.ID, "sub_local_")
 		}
-		if err := applySubscription(ctx, tx, e.tenantID, st, time.Unix(0, 0).UTC(), e.now); err != nil {
+		if _, _, err := applySubscription(ctx, tx, e.tenantID, st, time.Unix(0, 0).UTC(), e.now); err != nil {
 			return err
 		}
 	}
@@ -145,12 +146,63 @@ func (s *Service) onSubscription(ctx context.Context, tx pgx.Tx, e eventCtx, sub
 	if e.typ == EventSubscriptionDeleted {
 		st.Status = string(stripe.SubscriptionStatusCanceled)
 	}
-	if err := applySubscription(ctx, tx, e.tenantID, st, e.created, e.now); err != nil {
+	before, after, err := applySubscription(ctx, tx, e.tenantID, st, e.created, e.now)
+	if err != nil {
 		return err
 	}
-	return tenant.Audit(ctx, tx, stripeActor(e), "billing.subscription_changed", "subscription", sub.ID, map[string]any{
+	if err := tenant.Audit(ctx, tx, stripeActor(e), "billing.subscription_changed", "subscription", sub.ID, map[string]any{
 		"status": st.Status, "quantity": st.Quantity, "current_period_end": st.PeriodEnd, "event": e.typ, "event_id": e.id,
-	})
+	}); err != nil {
+		return err
+	}
+	return auditDunning(ctx, tx, e, sub.ID, before, after)
+}
+
+// auditDunning audits a subscription entering or leaving dunning.
+func auditDunning(ctx context.Context, tx pgx.Tx, e eventCtx, subID, before, after string) error {
+	switch {
+	case dunning(after) && !dunning(before):
+		return tenant.Audit(ctx, tx, stripeActor(e), "billing.subscription_past_due", "subscription", subID, map[string]any{
+			"from": before, "status": after, "grace_until": e.created.Add(DunningGrace), "event": e.typ, "event_id": e.id,
+		})
+	case dunning(before) && (after == "active" || after == "trialing"):
+		return tenant.Audit(ctx, tx, stripeActor(e), "billing.subscription_recovered", "subscription", subID, map[string]any{
+			"from": before, "status": after, "event": e.typ, "event_id": e.id,
+		})
+	}
+	return nil
+}
+
+// StripeLink returns raw when it is an https link to Stripe's own hosts
+// (stripe.com or a subdomain, default port, no credentials), else "":
+// invoice and receipt links are shown to users, and an event could name
+// any site.
+func StripeLink(raw string) string {
+	if raw == "" || len(raw) > 2048 {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.User != nil || u.Opaque != "" || u.Port() != "" {
+		return ""
+	}
+	host := strings.ToLower(u.Hostname())
+	if host != "stripe.com" && !strings.HasSuffix(host, ".stripe.com") {
+		return ""
+	}
+	for _, r := range raw {
+		if r < 0x21 || r == 0x7f || r == '\\' {
+			return ""
+		}
+	}
+	return u.String()
+}
+
+// subscriptionOf is the subscription an invoice is for ("" if none).
+func subscriptionOf(in *stripe.Invoice) string {
+	if in.Subscription != nil {
+		return in.Subscription.ID
+	}
+	return ""
 }
 
 // onInvoicePaid keeps the invoice for the billing page.
@@ -162,23 +214,84 @@ func (s *Service) onInvoicePaid(ctx context.Context, tx pgx.Tx, e eventCtx, in *
 	} else {
 		paidAt = &e.created
 	}
-	sub := ""
-	if in.Subscription != nil {
-		sub = in.Subscription.ID
-	}
+	sub := subscriptionOf(in)
 	_, err := tx.Exec(ctx, `INSERT INTO invoices (tenant_id, id, number, status, amount_minor, currency, hosted_url, pdf_url,
 			subscription_id, created_at, paid_at)
 		VALUES ($1, $2, $3, 'paid', $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (tenant_id, id) DO UPDATE SET status = 'paid', amount_minor = EXCLUDED.amount_minor,
 			hosted_url = EXCLUDED.hosted_url, pdf_url = EXCLUDED.pdf_url, paid_at = EXCLUDED.paid_at`,
-		e.tenantID, in.ID, in.Number, in.AmountPaid, strings.ToUpper(string(in.Currency)), in.HostedInvoiceURL, in.InvoicePDF,
+		e.tenantID, in.ID, in.Number, in.AmountPaid, strings.ToUpper(string(in.Currency)), StripeLink(in.HostedInvoiceURL), StripeLink(in.InvoicePDF),
 		sub, time.Unix(in.Created, 0).UTC(), paidAt)
 	if err != nil {
 		return fmt.Errorf("save invoice: %w", err)
 	}
-	return tenant.Audit(ctx, tx, stripeActor(e), "billing.invoice_paid", "invoice", in.ID, map[string]any{
+	if err := tenant.Audit(ctx, tx, stripeActor(e), "billing.invoice_paid", "invoice", in.ID, map[string]any{
 		"amount_minor": in.AmountPaid, "currency": strings.ToUpper(string(in.Currency)), "number": in.Number, "event_id": e.id,
-	})
+	}); err != nil {
+		return err
+	}
+	// A paid invoice of a subscription in dunning ends it: the seats come
+	// back (an older failure arriving late changes nothing).
+	return s.setDunning(ctx, tx, e, sub, "active")
+}
+
+// onInvoicePaymentFailed keeps the failed invoice (its hosted page is
+// where the owner pays it) and, for a subscription's invoice, puts the
+// subscription past_due: its seats are kept for DunningGrace, the owners
+// are e-mailed (NotifyDunning) and see a banner.
+func (s *Service) onInvoicePaymentFailed(ctx context.Context, tx pgx.Tx, e eventCtx, in *stripe.Invoice) error {
+	sub := subscriptionOf(in)
+	_, err := tx.Exec(ctx, `INSERT INTO invoices (tenant_id, id, number, status, amount_minor, currency, hosted_url, pdf_url,
+			subscription_id, created_at)
+		VALUES ($1, $2, $3, 'payment_failed', $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (tenant_id, id) DO UPDATE SET status = CASE WHEN invoices.status = 'paid' THEN 'paid' ELSE 'payment_failed' END,
+			hosted_url = CASE WHEN invoices.status = 'paid' THEN invoices.hosted_url ELSE EXCLUDED.hosted_url END,
+			pdf_url = CASE WHEN invoices.status = 'paid' THEN invoices.pdf_url ELSE EXCLUDED.pdf_url END`,
+		e.tenantID, in.ID, in.Number, max(in.AmountDue, 0), strings.ToUpper(string(in.Currency)), StripeLink(in.HostedInvoiceURL),
+		StripeLink(in.InvoicePDF), sub, time.Unix(in.Created, 0).UTC())
+	if err != nil {
+		return fmt.Errorf("save failed invoice: %w", err)
+	}
+	reason := ""
+	if in.LastFinalizationError != nil {
+		reason = in.LastFinalizationError.Msg
+	}
+	if err := tenant.Audit(ctx, tx, stripeActor(e), "billing.invoice_payment_failed", "invoice", in.ID, map[string]any{
+		"amount_minor": in.AmountDue, "currency": strings.ToUpper(string(in.Currency)), "number": in.Number,
+		"attempt_count": in.AttemptCount, "subscription_id": sub, "reason": reason, "event_id": e.id,
+	}); err != nil {
+		return err
+	}
+	return s.setDunning(ctx, tx, e, sub, "past_due")
+}
+
+// setDunning moves a known subscription (not canceled) to status as of
+// the event: past_due after a failed invoice, active after a paid one.
+// It changes nothing when a newer event was applied already, and a paid
+// invoice of a subscription that is not in dunning changes nothing.
+func (s *Service) setDunning(ctx context.Context, tx pgx.Tx, e eventCtx, subID, status string) error {
+	if subID == "" {
+		return nil
+	}
+	cur, err := scanSubscription(tx.QueryRow(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE tenant_id = $1 AND id = $2`, e.tenantID, subID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read subscription: %w", err)
+	}
+	switch {
+	case status == "past_due" && (cur.Status == "active" || cur.Status == "trialing"):
+	case status == "active" && dunning(cur.Status):
+	default:
+		return nil
+	}
+	st := subState{ID: cur.ID, ItemID: cur.itemID, Status: status, Quantity: cur.Quantity, PeriodEnd: cur.CurrentPeriodEnd, Mode: cur.Mode}
+	before, after, err := applySubscription(ctx, tx, e.tenantID, st, e.created, e.now)
+	if err != nil {
+		return err
+	}
+	return auditDunning(ctx, tx, e, subID, before, after)
 }
 
 // onPaymentFailed records a failed payment: an auto top-up's charge fails

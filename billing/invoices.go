@@ -45,6 +45,8 @@ func (s *Service) ListDocuments(ctx context.Context, a tenant.Actor) ([]Document
 				var cur string
 				err := r.Scan(&d.Kind, &d.ID, &d.Description, &d.AmountMinor, &cur, &d.Status, &d.URL, &d.PDFURL, &d.At)
 				d.Currency = cur
+				// Only ever a link to Stripe's own hosts, whatever was stored.
+				d.URL, d.PDFURL = StripeLink(d.URL), StripeLink(d.PDFURL)
 				return d, err
 			})
 			out = append(out, docs...)
@@ -80,6 +82,9 @@ func (s *Service) ListDocuments(ctx context.Context, a tenant.Actor) ([]Document
 func (s *Service) PortalURL(ctx context.Context, a tenant.Actor) (string, error) {
 	if err := requireBuyer(a); err != nil {
 		return "", err
+	}
+	if s.Mode() == ModeOff {
+		return "", ErrNotConfigured
 	}
 	if s.Stripe == nil {
 		return "", cic.Codef(cic.ECONFLICT, "portal_unavailable",

@@ -96,6 +96,9 @@ func (s *Service) LocalPay(ctx context.Context, a tenant.Actor, id uuid.UUID, se
 	if s.Stripe != nil {
 		return cic.Codef(cic.ECONFLICT, "stripe_configured", "Payments go through Stripe here, not the local checkout.")
 	}
+	if s.Mode() != ModeLocal {
+		return ErrNotConfigured
+	}
 	var lc LocalCheckout
 	var customer string
 	err := s.DB.Tx(ctx, a.TenantID, func(tx pgx.Tx) (err error) {

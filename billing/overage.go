@@ -53,6 +53,10 @@ func (s *Service) ChargeOverage(ctx context.Context, tenantID uuid.UUID, period 
 		if ch, err = loadOverage(ctx, tx, tenantID, period); err != nil || ch != nil {
 			return err
 		}
+		if s.Mode() == ModeOff {
+			// Kept for when billing is configured: nothing is recorded.
+			return nil
+		}
 		contacts, amount, err := metering.Overage(ctx, tx, tenantID, period, end)
 		if err != nil || contacts == 0 {
 			return err

@@ -72,6 +72,9 @@ func (s *Service) BuyBundle(ctx context.Context, a tenant.Actor, tierID string) 
 	if err := requireBuyer(a); err != nil {
 		return Purchase{}, err
 	}
+	if err := s.requireSelling(); err != nil {
+		return Purchase{}, err
+	}
 	tierID = strings.ToLower(strings.TrimSpace(tierID))
 	if tierID == "" {
 		return Purchase{}, cic.Codef(cic.EINVALID, "missing_tier", "tier is required; see GET /api/v1/catalog.")

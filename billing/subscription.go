@@ -21,6 +21,15 @@ const MaxSeats = 10000
 // so the renewal invoice can be paid without agents being locked out.
 const seatGrace = 3 * 24 * time.Hour
 
+// DunningGrace is how long a subscription whose payment failed (Stripe's
+// past_due or unpaid) keeps its seats, counted from the first failure:
+// Stripe retries the card meanwhile and the owners are told. After it the
+// seat grant ends until Stripe says the subscription is paid again.
+const DunningGrace = 7 * 24 * time.Hour
+
+// dunning reports whether a Stripe status means "payment failed".
+func dunning(status string) bool { return status == "past_due" || status == "unpaid" }
+
 // Subscription is the tenant's seat subscription as Stripe last said.
 type Subscription struct {
 	ID               string    `json:"id"`
@@ -28,17 +37,39 @@ type Subscription struct {
 	Quantity         int       `json:"quantity"`
 	CurrentPeriodEnd time.Time `json:"current_period_end"`
 	Mode             string    `json:"mode"`
-	itemID           string
+	// PastDueSince is when its payment first failed (past_due or
+	// unpaid); nil when paid up.
+	PastDueSince *time.Time `json:"past_due_since,omitempty"`
+	// SeatsUntil is when its seats end: the period end plus a few days,
+	// or, when past due, the end of the dunning grace.
+	SeatsUntil *time.Time `json:"seats_until,omitempty"`
+	itemID     string
 }
 
-// Live reports whether the subscription grants seats: Stripe keeps
-// past_due subscriptions while it retries the card.
-func (s Subscription) Live() bool {
-	switch s.Status {
-	case "active", "trialing", "past_due":
-		return s.Quantity > 0
+// seatsUntil is when the subscription's seats end as of now (zero: they
+// have ended). Paid up: the period end plus seatGrace. Payment failed:
+// DunningGrace after the first failure, whatever the period says.
+func (s Subscription) seatsUntil(now time.Time) time.Time {
+	if s.Quantity <= 0 {
+		return time.Time{}
 	}
-	return false
+	switch {
+	case s.Status == "active" || s.Status == "trialing":
+		until := s.CurrentPeriodEnd.Add(seatGrace)
+		if !until.After(now) {
+			until = now.Add(seatGrace)
+		}
+		return until
+	case dunning(s.Status):
+		since := now
+		if s.PastDueSince != nil {
+			since = *s.PastDueSince
+		}
+		if until := since.Add(DunningGrace); until.After(now) {
+			return until
+		}
+	}
+	return time.Time{}
 }
 
 // SeatChange is what ChangeSeats did: a checkout to pay (first
@@ -50,23 +81,27 @@ type SeatChange struct {
 	Quantity     int           `json:"quantity"`
 }
 
-const subscriptionColumns = `id, status, quantity, current_period_end, mode, item_id`
+const subscriptionColumns = `id, status, quantity, current_period_end, mode, item_id, past_due_since`
 
 func scanSubscription(row pgx.Row) (Subscription, error) {
 	var s Subscription
-	err := row.Scan(&s.ID, &s.Status, &s.Quantity, &s.CurrentPeriodEnd, &s.Mode, &s.itemID)
+	err := row.Scan(&s.ID, &s.Status, &s.Quantity, &s.CurrentPeriodEnd, &s.Mode, &s.itemID, &s.PastDueSince)
 	return s, err
 }
 
-// currentSubscription is the tenant's newest live subscription, if any.
+// currentSubscription is the tenant's newest subscription that is not
+// over (paid up or in dunning), if any.
 func currentSubscription(ctx context.Context, q tenant.Querier, tenantID uuid.UUID) (*Subscription, error) {
 	sub, err := scanSubscription(q.QueryRow(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
-		WHERE tenant_id = $1 AND status IN ('active', 'trialing', 'past_due') ORDER BY updated_at DESC LIMIT 1`, tenantID))
+		WHERE tenant_id = $1 AND status IN ('active', 'trialing', 'past_due', 'unpaid') ORDER BY updated_at DESC LIMIT 1`, tenantID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("current subscription: %w", err)
+	}
+	if until := sub.seatsUntil(time.Now()); !until.IsZero() {
+		sub.SeatsUntil = &until
 	}
 	return &sub, nil
 }
@@ -91,6 +126,9 @@ func (s *Service) GetSubscription(ctx context.Context, a tenant.Actor) (*Subscri
 // the seat limit changes only when the webhook applies Stripe's word.
 func (s *Service) ChangeSeats(ctx context.Context, a tenant.Actor, quantity int, selfURL string) (SeatChange, error) {
 	if err := requireBuyer(a); err != nil {
+		return SeatChange{}, err
+	}
+	if err := s.requireSelling(); err != nil {
 		return SeatChange{}, err
 	}
 	if quantity < 1 || quantity > MaxSeats {
@@ -193,6 +231,9 @@ func (s *Service) updateQuantity(ctx context.Context, tenantID uuid.UUID, sub Su
 		if s.Stripe != nil {
 			return cic.Codef(cic.ECONFLICT, "local_subscription", "This subscription was made by the local checkout and cannot be changed through Stripe.")
 		}
+		if s.Mode() != ModeLocal {
+			return ErrNotConfigured
+		}
 		sub.Quantity = quantity
 		ev, err := localEvent("customer.subscription.updated", subscriptionObject(tenantID, sub), s.now())
 		if err != nil {
@@ -240,24 +281,43 @@ func subStateOf(sub *stripe.Subscription, mode string) subState {
 // a newer event was applied already ('canceled' is final whatever the
 // order), and then makes the seat grant match the stored state, so the
 // seat limit follows the subscription whatever order events come in.
-func applySubscription(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, st subState, eventAt, now time.Time) error {
-	_, err := tx.Exec(ctx, `INSERT INTO subscriptions (tenant_id, id, item_id, status, quantity, current_period_end, mode, last_event_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+// Entering past_due or unpaid starts the dunning grace (past_due_since
+// keeps the first failure's time); leaving them clears it. It returns the
+// status before and after, for the caller's audit entry.
+func applySubscription(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, st subState, eventAt, now time.Time) (before, after string, err error) {
+	if err := tx.QueryRow(ctx, `SELECT status FROM subscriptions WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, st.ID).
+		Scan(&before); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", "", fmt.Errorf("lock subscription: %w", err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO subscriptions (tenant_id, id, item_id, status, quantity, current_period_end, mode, last_event_at,
+			past_due_since)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $4 IN ('past_due', 'unpaid') THEN $8::timestamptz END)
 		ON CONFLICT (tenant_id, id) DO UPDATE SET
 			item_id = CASE WHEN EXCLUDED.item_id = '' THEN subscriptions.item_id ELSE EXCLUDED.item_id END,
 			status = EXCLUDED.status, quantity = EXCLUDED.quantity, current_period_end = EXCLUDED.current_period_end,
-			last_event_at = EXCLUDED.last_event_at, updated_at = now()
+			last_event_at = EXCLUDED.last_event_at, updated_at = now(),
+			past_due_since = CASE WHEN EXCLUDED.status IN ('past_due', 'unpaid')
+				THEN coalesce(subscriptions.past_due_since, EXCLUDED.last_event_at) END,
+			dunning_mailed_at = CASE WHEN EXCLUDED.status IN ('past_due', 'unpaid') THEN subscriptions.dunning_mailed_at END,
+			dunning_seats_ended_at = CASE WHEN EXCLUDED.status IN ('past_due', 'unpaid') THEN subscriptions.dunning_seats_ended_at END
 		WHERE subscriptions.status <> 'canceled'
 			AND (EXCLUDED.status = 'canceled' OR EXCLUDED.last_event_at >= subscriptions.last_event_at)`,
 		tenantID, st.ID, st.ItemID, st.Status, st.Quantity, st.PeriodEnd, st.Mode, eventAt)
 	if err != nil {
-		return fmt.Errorf("save subscription: %w", err)
+		return "", "", fmt.Errorf("save subscription: %w", err)
 	}
 	sub, err := scanSubscription(tx.QueryRow(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE tenant_id = $1 AND id = $2`, tenantID, st.ID))
 	if err != nil {
-		return fmt.Errorf("read subscription: %w", err)
+		return "", "", fmt.Errorf("read subscription: %w", err)
 	}
-	if !sub.Live() {
+	return before, sub.Status, grantSubscriptionSeats(ctx, tx, tenantID, sub, now)
+}
+
+// grantSubscriptionSeats makes the subscription's seat grant match its
+// stored state as of now.
+func grantSubscriptionSeats(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, sub Subscription, now time.Time) error {
+	until := sub.seatsUntil(now)
+	if until.IsZero() {
 		// The grant ends now (never before it began: valid_until > valid_from).
 		_, err := tx.Exec(ctx, `UPDATE seat_grants SET valid_until = greatest($3, valid_from + interval '1 millisecond')
 			WHERE tenant_id = $1 AND stripe_subscription_id = $2 AND valid_until > $3`, tenantID, sub.ID, now)
@@ -266,11 +326,7 @@ func applySubscription(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, st su
 		}
 		return nil
 	}
-	until := sub.CurrentPeriodEnd.Add(seatGrace)
-	if !until.After(now) {
-		until = now.Add(seatGrace)
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO seat_grants (tenant_id, id, source, seats, valid_from, valid_until, stripe_subscription_id)
+	_, err := tx.Exec(ctx, `INSERT INTO seat_grants (tenant_id, id, source, seats, valid_from, valid_until, stripe_subscription_id)
 		VALUES ($1, $2, 'subscription', $3, $4, $5, $6)
 		ON CONFLICT (tenant_id, stripe_subscription_id) WHERE stripe_subscription_id IS NOT NULL
 		DO UPDATE SET seats = EXCLUDED.seats, valid_until = EXCLUDED.valid_until`,

@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
 )
 
@@ -28,6 +29,7 @@ const (
 	TypeTopups         = "billing:topups"
 	TypeChargeTopup    = "billing:charge_topup"
 	TypeReconcile      = "billing:reconcile"
+	TypeDunning        = "billing:dunning"
 )
 
 // Schedules of the periodic tasks.
@@ -36,6 +38,7 @@ const (
 	OverageSchedule     = "@every 1h"
 	TopupsSchedule      = "@every 1m"
 	ReconcileSchedule   = "@every 24h"
+	DunningSchedule     = "@every 5m"
 )
 
 // TasksQueue is the asynq queue of billing's jobs: money first.
@@ -54,6 +57,7 @@ func Periodic() []PeriodicTask {
 		{OverageSchedule, periodicTask(TypeOverage, 50*time.Minute)},
 		{TopupsSchedule, periodicTask(TypeTopups, 40*time.Second)},
 		{ReconcileSchedule, periodicTask(TypeReconcile, 20*time.Hour)},
+		{DunningSchedule, periodicTask(TypeDunning, 4*time.Minute)},
 	}
 }
 
@@ -119,6 +123,8 @@ type Tasks struct {
 	Billing *Service
 	// Client enqueues the per-tenant jobs the periodic ones fan out.
 	Client *asynq.Client
+	// Mailer sends the failed-payment e-mail; nil logs it instead.
+	Mailer metering.Mailer
 	Logger *slog.Logger
 }
 
@@ -165,6 +171,9 @@ func (t *Tasks) HandleSyncCatalog(ctx context.Context, _ *asynq.Task) error {
 // HandleOverage enqueues a charge for every tenant with uncharged overage
 // in the month before the current one.
 func (t *Tasks) HandleOverage(ctx context.Context, _ *asynq.Task) error {
+	if t.Billing.Mode() == ModeOff {
+		return nil
+	}
 	period := MonthOf(t.Billing.now()).AddDate(0, -1, 0)
 	end := period.AddDate(0, 1, 0)
 	return t.fanOut(ctx, func(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*asynq.Task, error) {
@@ -203,6 +212,9 @@ func (t *Tasks) HandleChargeOverage(ctx context.Context, task *asynq.Task) error
 
 // HandleTopups enqueues a charge for every pending top-up request.
 func (t *Tasks) HandleTopups(ctx context.Context, _ *asynq.Task) error {
+	if t.Billing.Mode() == ModeOff {
+		return nil
+	}
 	return t.fanOut(ctx, func(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*asynq.Task, error) {
 		var req uuid.UUID
 		err := tx.QueryRow(ctx, `SELECT id FROM topup_requests WHERE tenant_id = $1 AND status = 'pending'`, id).Scan(&req)
@@ -252,6 +264,34 @@ func (t *Tasks) HandleReconcile(ctx context.Context, task *asynq.Task) error {
 		found += len(fs)
 	}
 	t.logger().InfoContext(ctx, "reconciliation", "tenants", len(ids), "new_findings", found, "failed", len(errs))
+	return errors.Join(errs...)
+}
+
+// HandleDunning tells every tenant in dunning (once per episode) and
+// audits the seats that ran out of grace.
+func (t *Tasks) HandleDunning(ctx context.Context, task *asynq.Task) error {
+	m := t.Mailer
+	if m == nil {
+		m = metering.LogMailer{Logger: t.logger()}
+	}
+	ids, err := t.Billing.DB.ListTenantIDs(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", task.Type(), err)
+	}
+	var errs []error
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		n, err := t.Billing.NotifyDunning(ctx, id, m, t.Billing.PublicURL)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("tenant %s: %w", id, err))
+			continue
+		}
+		if n > 0 {
+			t.logger().InfoContext(ctx, "failed-payment e-mail sent", "tenant_id", id)
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -17,9 +16,12 @@ import (
 
 // Auto top-up: metering files a pending topup_requests row when the
 // auto_topup policy's threshold is crossed; ProcessTopups charges it off
-// session with the saved payment method and credits the bundle. At most
-// one charge per cycle (metering.TotalBought): a crossing is charged once,
-// and a failed charge is not retried until the tenant buys again.
+// session with the saved payment method. The bundle is credited only when
+// Stripe says the payment succeeded in a signed payment_intent.succeeded
+// event (creditTopup, through the webhook), never from the synchronous
+// answer; the local checkout sends that event itself. At most one charge
+// per cycle (metering.TotalBought): a crossing is charged once, and a
+// failed charge is not retried until the tenant buys again.
 
 // topupCharge is a row of topup_charges.
 type topupCharge struct {
@@ -31,9 +33,10 @@ type topupCharge struct {
 	cycle            int64
 }
 
-// TopupOutcome counts what ProcessTopups did.
+// TopupOutcome counts what ProcessTopups did. Pending: charged, waiting
+// for Stripe's payment_intent event.
 type TopupOutcome struct {
-	Paid, Failed, Skipped int
+	Paid, Failed, Skipped, Pending int
 }
 
 // ProcessTopups charges the tenant's pending top-up request, if any. It
@@ -42,6 +45,10 @@ type TopupOutcome struct {
 // key (or, once the payment intent id is known, reads it back).
 func (s *Service) ProcessTopups(ctx context.Context, tenantID uuid.UUID) (TopupOutcome, error) {
 	var out TopupOutcome
+	if s.Mode() == ModeOff {
+		// Nothing can be charged; the request waits for billing.
+		return out, nil
+	}
 	st, err := metering.GetSettings(ctx, s.DB, tenantID)
 	if err != nil {
 		return out, err
@@ -54,6 +61,9 @@ func (s *Service) ProcessTopups(ctx context.Context, tenantID uuid.UUID) (TopupO
 	})
 	if err != nil || ch == nil || ch.status != "pending" {
 		return out, err
+	}
+	if ch.mode == ModeLocal {
+		return out, s.localTopup(ctx, tenantID, *ch, &out)
 	}
 	pi, status, reason, err := s.chargeTopup(ctx, tenantID, *ch)
 	if err != nil {
@@ -139,15 +149,11 @@ func loadTopupCharge(ctx context.Context, q tenant.Querier, tenantID, reqID uuid
 	return &c, nil
 }
 
-// chargeTopup takes the money: an off-session PaymentIntent confirmed at
-// once with the saved method, or, in local mode, nothing (there is no
-// card; the demo's top-up is free and says so in the audit log). It
-// returns the payment intent, its status and a failure reason; an error
-// means "try again later" (Stripe unreachable).
+// chargeTopup asks Stripe for the money: an off-session PaymentIntent
+// confirmed at once with the saved method. It returns the payment intent,
+// its status and a failure reason; an error means "try again later"
+// (Stripe unreachable). Its answer can fail a top-up, never credit one.
 func (s *Service) chargeTopup(ctx context.Context, tenantID uuid.UUID, ch topupCharge) (pi, status, reason string, err error) {
-	if ch.mode == ModeLocal {
-		return "pi_local_" + hexID(ch.requestID), string(stripe.PaymentIntentStatusSucceeded), "", nil
-	}
 	if s.Stripe == nil {
 		return "", "", "", fmt.Errorf("top-up %s was started with Stripe, which is not configured now", ch.requestID)
 	}
@@ -233,52 +239,35 @@ func (s *Service) savedMethod(customer string) (string, error) {
 	return "", nil
 }
 
-// settleTopup records the outcome of a charge: succeeded credits the
-// bundle (once: the charge row is locked and must still be pending),
-// processing waits for the next run, anything else fails the crossing.
+// settleTopup records what Stripe answered the charge: succeeded or
+// processing waits for Stripe's signed payment_intent event (creditTopup
+// credits the bundle), anything else fails the crossing. Nothing here
+// credits: a synchronous answer is not Stripe's signed word.
 func (s *Service) settleTopup(ctx context.Context, tx pgx.Tx, tenantID, reqID uuid.UUID, pi, status, reason string, out *TopupOutcome) error {
-	var ch topupCharge
-	err := tx.QueryRow(ctx, `SELECT contacts, price_minor, currency, validity_days, status, mode FROM topup_charges
-		WHERE tenant_id = $1 AND request_id = $2 FOR UPDATE`, tenantID, reqID).
-		Scan(&ch.contacts, &ch.price, &ch.currency, &ch.validityDays, &ch.status, &ch.mode)
+	var cur string
+	err := tx.QueryRow(ctx, `SELECT status FROM topup_charges WHERE tenant_id = $1 AND request_id = $2 FOR UPDATE`, tenantID, reqID).Scan(&cur)
 	if err != nil {
 		return fmt.Errorf("lock top-up charge: %w", err)
 	}
-	if ch.status != "pending" {
+	if cur == "paid" {
+		// The event came first.
+		out.Paid++
 		return nil
+	}
+	if cur != "pending" {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE topup_charges SET payment_intent_id = coalesce(payment_intent_id, nullif($3, '')), updated_at = now()
+		WHERE tenant_id = $1 AND request_id = $2`, tenantID, reqID, pi); err != nil {
+		return fmt.Errorf("save payment intent: %w", err)
 	}
 	switch stripe.PaymentIntentStatus(status) {
-	case stripe.PaymentIntentStatusSucceeded:
-	case stripe.PaymentIntentStatusProcessing:
+	case stripe.PaymentIntentStatusSucceeded, stripe.PaymentIntentStatusProcessing:
+		out.Pending++
 		return nil
-	default:
-		out.Failed++
-		if _, err := tx.Exec(ctx, `UPDATE topup_charges SET payment_intent_id = coalesce(nullif($3, ''), payment_intent_id)
-			WHERE tenant_id = $1 AND request_id = $2`, tenantID, reqID, pi); err != nil {
-			return fmt.Errorf("save payment intent: %w", err)
-		}
-		return failTopup(ctx, tx, tenantID, reqID, reason)
 	}
-	now := s.now().UTC()
-	b, err := metering.CreditBundle(ctx, tx, tenantID, metering.Bundle{
-		Source: metering.SourceAutoTopup, Contacts: ch.contacts, PriceMinor: ch.price, Currency: ch.currency,
-		ValidFrom: now, ValidUntil: now.Add(time.Duration(ch.validityDays) * 24 * time.Hour),
-	})
-	if err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE topup_charges SET status = 'paid', payment_intent_id = $3, bundle_id = $4, updated_at = now()
-		WHERE tenant_id = $1 AND request_id = $2`, tenantID, reqID, pi, b.ID); err != nil {
-		return fmt.Errorf("mark top-up paid: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE topup_requests SET status = 'done' WHERE tenant_id = $1 AND id = $2`, tenantID, reqID); err != nil {
-		return fmt.Errorf("mark top-up done: %w", err)
-	}
-	out.Paid++
-	return tenant.Audit(ctx, tx, systemActor(tenantID, "billing:topup"), "billing.topup_charged", "topup_request", reqID.String(), map[string]any{
-		"bundle_id": b.ID, "contacts": ch.contacts, "price_minor": ch.price, "currency": ch.currency,
-		"payment_intent_id": pi, "mode": ch.mode,
-	})
+	out.Failed++
+	return failTopup(ctx, tx, tenantID, reqID, reason)
 }
 
 // failTopup ends a top-up whose payment failed. The charge row stays, so

@@ -27,6 +27,8 @@ const (
 	EventSubscriptionCreated    = "customer.subscription.created"
 	EventSubscriptionUpdated    = "customer.subscription.updated"
 	EventSubscriptionDeleted    = "customer.subscription.deleted"
+	EventInvoicePaymentFailed   = "invoice.payment_failed"
+	EventPaymentSucceeded       = "payment_intent.succeeded"
 	EventPaymentFailed          = "payment_intent.payment_failed"
 )
 
@@ -44,12 +46,16 @@ const (
 
 // HandleWebhook verifies payload against the Stripe-Signature header
 // (HMAC with the webhook secret, timestamp within the tolerance) before
-// reading anything of it, then applies the event inside the tenant's
+// reading anything of it (billing off: every event is refused), then applies the event inside the tenant's
 // transaction, recording its id in the same transaction: a second
 // delivery, even a concurrent one, waits for the first and then finds the
 // id and does nothing. A bad signature is an EINVALID error and touches
 // nothing.
 func (s *Service) HandleWebhook(ctx context.Context, payload []byte, sigHeader string) (WebhookResult, error) {
+	if s.Mode() == ModeOff || s.secret() == "" {
+		// No secret to check against: nothing is believed.
+		return "", ErrNotConfigured
+	}
 	ev, err := webhook.ConstructEventWithOptions(payload, sigHeader, s.secret(), webhook.ConstructEventOptions{
 		Tolerance: s.tolerance(),
 		// Events carry the API version of the endpoint (or of the local
@@ -194,6 +200,12 @@ func (s *Service) handlers() map[string]handler {
 		EventSubscriptionDeleted: sub,
 		EventInvoicePaid: {decode: decodeAs[invoiceObj], apply: func(ctx context.Context, tx pgx.Tx, e eventCtx, o stripeObject) error {
 			return s.onInvoicePaid(ctx, tx, e, &o.(*invoiceObj).Invoice)
+		}},
+		EventInvoicePaymentFailed: {decode: decodeAs[invoiceObj], apply: func(ctx context.Context, tx pgx.Tx, e eventCtx, o stripeObject) error {
+			return s.onInvoicePaymentFailed(ctx, tx, e, &o.(*invoiceObj).Invoice)
+		}},
+		EventPaymentSucceeded: {decode: decodeAs[paymentIntentObj], apply: func(ctx context.Context, tx pgx.Tx, e eventCtx, o stripeObject) error {
+			return s.onPaymentSucceeded(ctx, tx, e, &o.(*paymentIntentObj).PaymentIntent)
 		}},
 		EventPaymentFailed: {decode: decodeAs[paymentIntentObj], apply: func(ctx context.Context, tx pgx.Tx, e eventCtx, o stripeObject) error {
 			return s.onPaymentFailed(ctx, tx, e, &o.(*paymentIntentObj).PaymentIntent)

@@ -77,15 +77,22 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, keys *tenant.Key
 	// answers; sign-up does not wait for it.
 	svc.AfterSignup = billing.AfterSignup(jobs)
 	log.Debug("connected", "postgres", redact(dsn), "redis", redact(cfg.RedisURL))
-	return &app{cfg: cfg, log: log, pool: pool, redis: rdb, tenants: svc, seats: seatSvc, jobs: jobs, billing: newBilling(cfg, svc.DB, log)}, nil
+	return &app{cfg: cfg, log: log, pool: pool, redis: rdb, tenants: svc, seats: seatSvc, jobs: jobs, billing: newBilling(cfg, svc.DB, keys, log)}, nil
 }
 
-// newBilling wires billing: Stripe when STRIPE_SECRET_KEY is set, else
-// the local checkout (signing with STRIPE_WEBHOOK_SECRET if given).
-func newBilling(cfg Config, db *tenant.DB, log *slog.Logger) *billing.Service {
-	b := &billing.Service{DB: db, WebhookSecret: cfg.StripeWebhookSecret, PublicURL: cfg.PublicURL, Logger: log}
-	if cfg.StripeSecretKey != "" {
+// newBilling wires billing as BILLING_MODE says: Stripe (its key and
+// webhook secret), the local checkout (its secret derived from the
+// signing keys: random per installation, shared by the replicas that
+// share the keys), or off (nothing sold, every webhook event refused).
+func newBilling(cfg Config, db *tenant.DB, keys *tenant.Keys, log *slog.Logger) *billing.Service {
+	b := &billing.Service{DB: db, PublicURL: cfg.PublicURL, Logger: log}
+	switch cfg.BillingMode {
+	case billing.ModeStripe:
 		b.Stripe = billing.NewStripe(cfg.StripeSecretKey, cfg.StripeAPIBase, nil)
+		b.WebhookSecret = cfg.StripeWebhookSecret
+	case billing.ModeLocal:
+		b.Local = true
+		b.WebhookSecret = billing.LocalWebhookSecret(keys)
 	}
 	return b
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/infra"
 	"github.com/cic-platform/cic/tenant"
 )
@@ -67,11 +68,16 @@ type Config struct {
 	InboundDomain string
 	// SMTPMaxBytes is the largest inbound message accepted.
 	SMTPMaxBytes int64
-	// StripeSecretKey turns Stripe on (sk_... or rk_...); empty means the
-	// local checkout.
+	// BillingMode is where purchases are paid: billing.ModeStripe (set
+	// whenever STRIPE_SECRET_KEY is), billing.ModeLocal (the built-in
+	// local checkout, only when BILLING_MODE=local asks for it) or
+	// billing.ModeOff (nothing can be bought, the webhook refuses all).
+	BillingMode string
+	// StripeSecretKey turns Stripe on (sk_... or rk_...).
 	StripeSecretKey string
 	// StripeWebhookSecret verifies Stripe's webhook (whsec_...); required
-	// with a key. Without a key it may sign the local checkout's events.
+	// with a key, and only with one (the local checkout's secret is
+	// derived from the signing keys).
 	StripeWebhookSecret string
 	// StripeAPIBase replaces https://api.stripe.com (stripe-mock, a proxy).
 	StripeAPIBase string
@@ -109,7 +115,8 @@ var envVars = []envVar{
 	{"SMTP_FROM", "cic@localhost", "sender address of the platform's own e-mail"},
 	{"INBOUND_DOMAIN", defaultInboundDomain, "domain of tenant mailboxes: <anything>@<tenant slug>.<INBOUND_DOMAIN>"},
 	{"SMTP_MAX_BYTES", "26214400", "largest inbound e-mail accepted, in bytes (25 MiB)"},
-	{"STRIPE_SECRET_KEY", "", "Stripe secret key (sk_... or rk_...); unset: purchases go through the built-in local checkout"},
+	{"BILLING_MODE", "", "stripe (default when STRIPE_SECRET_KEY is set) or local (the built-in checkout, no card: demos and development only); unset without a key: nothing can be bought (503 billing_not_configured) and /webhooks/stripe refuses every event"},
+	{"STRIPE_SECRET_KEY", "", "Stripe secret key (sk_... or rk_...): purchases go to Stripe Checkout"},
 	{"STRIPE_WEBHOOK_SECRET", "", "signing secret of the Stripe webhook endpoint /webhooks/stripe (whsec_...); required with STRIPE_SECRET_KEY"},
 	{"STRIPE_API_BASE", "", "Stripe API base URL instead of https://api.stripe.com (e.g. stripe-mock)"},
 	{"SELF_URL", "", "URL serve reaches itself at, for the local checkout's webhook call; default: from HTTP_ADDR"},
@@ -154,6 +161,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		SMTPFrom:       get("SMTP_FROM", ""),
 		InboundDomain:  strings.ToLower(strings.TrimSuffix(get("INBOUND_DOMAIN", defaultInboundDomain), ".")),
 
+		BillingMode:         strings.ToLower(get("BILLING_MODE", "")),
 		StripeSecretKey:     get("STRIPE_SECRET_KEY", ""),
 		StripeWebhookSecret: get("STRIPE_WEBHOOK_SECRET", ""),
 		StripeAPIBase:       strings.TrimRight(get("STRIPE_API_BASE", ""), "/"),
@@ -240,6 +248,32 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if w := cfg.StripeWebhookSecret; w != "" && !strings.HasPrefix(w, "whsec_") {
 		bad("STRIPE_WEBHOOK_SECRET", "want the endpoint's signing secret, whsec_...")
+	}
+	switch cfg.BillingMode {
+	case "":
+		cfg.BillingMode = billing.ModeOff
+		if cfg.StripeSecretKey != "" {
+			cfg.BillingMode = billing.ModeStripe
+		}
+	case billing.ModeStripe:
+		if cfg.StripeSecretKey == "" {
+			bad("BILLING_MODE", "stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")
+		}
+	case billing.ModeLocal:
+		// Local mode takes no card: with keys set, asking for it is a
+		// mistake that would give bundles away.
+		if cfg.StripeSecretKey != "" {
+			bad("BILLING_MODE", "local (the free built-in checkout) cannot be combined with STRIPE_SECRET_KEY; unset one of them")
+		}
+		if cfg.StripeWebhookSecret != "" {
+			bad("STRIPE_WEBHOOK_SECRET", "not used with BILLING_MODE=local (its events are signed with a secret derived from the signing keys)")
+		}
+	case billing.ModeOff:
+	default:
+		bad("BILLING_MODE", "%q: want stripe or local (or unset)", cfg.BillingMode)
+	}
+	if cfg.StripeSecretKey == "" && cfg.BillingMode != billing.ModeLocal && cfg.StripeWebhookSecret != "" {
+		bad("STRIPE_WEBHOOK_SECRET", "set without STRIPE_SECRET_KEY: set both for Stripe")
 	}
 	for _, v := range []struct{ key, val string }{{"STRIPE_API_BASE", cfg.StripeAPIBase}, {"SELF_URL", cfg.SelfURL}} {
 		if v.val == "" {

@@ -25,6 +25,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		PublicURL: "http://localhost:8080", DataDir: "./.data", LogLevel: slog.LevelInfo, LogFormat: "text",
 		ReportsRetention: 90 * 24 * time.Hour,
 		SMTPAddr:         ":2525", InboundDomain: "mail.localhost", SMTPMaxBytes: 25 << 20,
+		BillingMode: "off", // no key and no BILLING_MODE: nothing is sold
 	}
 	want.AppRole.Name, want.AppRole.Password = "cic_app", "cic_app"
 	if cfg != want {

@@ -49,8 +49,11 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	meter.Start()
 	defer meter.Close()
 
-	if a.billing.Mode() == billing.ModeLocal {
-		log.Info("no STRIPE_SECRET_KEY: purchases go through the built-in local checkout (no card, same signed-webhook path)", "self_url", cfg.selfURL())
+	switch a.billing.Mode() {
+	case billing.ModeLocal:
+		log.Warn("BILLING_MODE=local: purchases go through the built-in local checkout (no card, same signed-webhook path); never for real customers", "self_url", cfg.selfURL())
+	case billing.ModeOff:
+		log.Warn("billing is off (no STRIPE_SECRET_KEY, BILLING_MODE not local): nothing can be bought and /webhooks/stripe refuses every event")
 	}
 	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
 	if err != nil {

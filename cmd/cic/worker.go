@@ -79,6 +79,7 @@ func taskMux(h handlers, log *slog.Logger) *asynq.ServeMux {
 	mux.HandleFunc(billing.TypeTopups, bill.HandleTopups)
 	mux.HandleFunc(billing.TypeChargeTopup, bill.HandleChargeTopup)
 	mux.HandleFunc(billing.TypeReconcile, bill.HandleReconcile)
+	mux.HandleFunc(billing.TypeDunning, bill.HandleDunning)
 	mux.HandleFunc(chargeback.TypeGenerate, h.reports.HandleGenerate)
 	mux.HandleFunc(chargeback.TypeMonthly, h.reports.HandleMonthly)
 	mux.HandleFunc(chargeback.TypeMonthlyTenant, h.reports.HandleMonthlyTenant)
@@ -127,7 +128,7 @@ func (m *Main) worker(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	meterTasks := meteringTasks(a, cfg, log)
 	mux := taskMux(handlers{tenants: a.tenants, meter: meterTasks, seats: a.seats,
-		billing: &billing.Tasks{Billing: a.billing, Client: a.jobs, Logger: log}, contacts: contactSvc,
+		billing: &billing.Tasks{Billing: a.billing, Client: a.jobs, Mailer: meterTasks.Mailer, Logger: log}, contacts: contactSvc,
 		reports: newReports(a, cfg, log, meterTasks.Mailer)}, log)
 
 	srv := asynq.NewServer(redisOpt, asynq.Config{

@@ -23,6 +23,9 @@ case $host in *:*) HEALTH_URL="http://[$host]:$port/healthz" ;; *) HEALTH_URL="h
 export PUBLIC_URL=${PUBLIC_URL:-http://localhost:$port}
 # The server keeps its JWT signing keys in DATA_DIR: the same folder as the services.
 export DATA_DIR=${DATA_DIR:-$DATA}
+# Without Stripe keys, `make run` sells through the built-in local checkout (no card); a real
+# installation without keys and without BILLING_MODE=local sells nothing.
+if [ -z "${STRIPE_SECRET_KEY:-}" ]; then export BILLING_MODE=${BILLING_MODE:-local}; fi
 
 BIN=$DATA/bin/cic
 log "building $BIN"
