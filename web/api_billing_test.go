@@ -146,17 +146,17 @@ func TestBilling_WebhookRefusesBadSignaturesWith400(t *testing.T) {
 		"data": map[string]any{"object": map[string]any{"id": "cs_local_" + strings.ReplaceAll(p.str("id"), "-", ""), "object": "checkout.session", "mode": "payment", "payment_status": "paid",
 			"metadata": map[string]string{"tenant_id": a.TenantID.String(), "purchase_id": p.str("id")}}}})
 	ts.signedPost(t, payload, "whsec_wrong", time.Now()).mustStatus(t, http.StatusBadRequest)
-	ts.signedPost(t, payload, billing.LocalWebhookSecret, time.Now().Add(-time.Hour)).mustStatus(t, http.StatusBadRequest)
+	ts.signedPost(t, payload, ts.Billing.WebhookSecret, time.Now().Add(-time.Hour)).mustStatus(t, http.StatusBadRequest)
 	unsigned := jsonRequest(t, "POST", "/webhooks/stripe", string(payload))
 	if ans := ts.do(t, unsigned).mustStatus(t, http.StatusBadRequest); ans.errCode() != "bad_signature" {
 		t.Fatalf("unsigned: %s", ans.Body)
 	}
-	ts.signedPost(t, []byte("not json"), billing.LocalWebhookSecret, time.Now()).mustStatus(t, http.StatusBadRequest)
+	ts.signedPost(t, []byte("not json"), ts.Billing.WebhookSecret, time.Now()).mustStatus(t, http.StatusBadRequest)
 	if got := ts.remaining(t, a); got != 250 {
 		t.Fatalf("remaining %v after refused events, want 250", got)
 	}
 	// The genuine event is applied.
-	ts.signedPost(t, payload, billing.LocalWebhookSecret, time.Now()).mustStatus(t, http.StatusOK)
+	ts.signedPost(t, payload, ts.Billing.WebhookSecret, time.Now()).mustStatus(t, http.StatusOK)
 	if got := ts.remaining(t, a); got != 10250 {
 		t.Fatalf("remaining %v, want 10250", got)
 	}

@@ -63,9 +63,10 @@ func newServer(t testing.TB, opts ...func(*web.Config)) *testServer {
 	svc.AfterDeactivate = func(ctx context.Context, tenantID, userID uuid.UUID) error {
 		return seatSvc.ReleaseUser(ctx, tenantID, userID)
 	}
-	// Local mode: no Stripe keys, the local checkout's events are signed
-	// with the local secret and posted to this server's own webhook.
-	bill := &billing.Service{DB: svc.DB, PublicURL: "http://cic.test",
+	// Local mode (BILLING_MODE=local): the local checkout's events are
+	// signed with the secret derived from the server's keys and posted to
+	// this server's own webhook.
+	bill := &billing.Service{DB: svc.DB, PublicURL: "http://cic.test", Local: true, WebhookSecret: billing.LocalWebhookSecret(svc.Keys),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	// Routing as cmd/cic wires it, with live events for the desk and wallboard.
 	prefix := testenv.Prefix()

@@ -30,6 +30,9 @@ type pageData struct {
 	// Heartbeat is how often (s) the page renews the user's seat; 0 for
 	// users without one.
 	Heartbeat int
+	// Dunning is the tenant's failed subscription payment, shown as a
+	// banner to those who see billing; nil: none.
+	Dunning *billing.DunningNotice
 }
 
 // navItem is one entry of the role-dependent navigation.
@@ -141,6 +144,12 @@ func (s *Server) renderStatus(c *fiber.Ctx, status int, name string, d pageData)
 	}
 	if d.Principal != nil && seats.NeedsSeat(d.Principal.Role) {
 		d.Heartbeat = s.heartbeatEvery()
+	}
+	if d.Principal != nil && s.cfg.Billing != nil && billing.CanView(d.Principal.Role) {
+		// A failed lookup must not take the page down: the banner waits.
+		if n, err := s.cfg.Billing.Dunning(c.UserContext(), d.Principal.Actor); err == nil {
+			d.Dunning = n
+		}
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {

@@ -19,6 +19,7 @@ type billingView struct {
 	Offer        billing.Offer
 	CanBuy       bool
 	Local        bool
+	Off          bool
 	Subscription *billing.Subscription
 	SeatLimit    int
 	Purchases    []billing.Purchase
@@ -62,6 +63,11 @@ func (s *Server) renderBilling(c *fiber.Ctx, d pageData, err error) error {
 		return lerr
 	}
 	v.Local = v.Offer.Mode == billing.ModeLocal
+	if v.Off = v.Offer.Mode == billing.ModeOff; v.Off {
+		// Nothing to buy: the page says why instead of offering forms
+		// that would only answer 503.
+		v.CanBuy = false
+	}
 	if v.Subscription, lerr = s.cfg.Billing.GetSubscription(ctx, a); lerr != nil {
 		return lerr
 	}
@@ -82,6 +88,9 @@ func (s *Server) renderBilling(c *fiber.Ctx, d pageData, err error) error {
 		return lerr
 	}
 	d.Title, d.Data = "Billing", v
+	if e, ok := cic.AsError(err); ok && e.Code == billing.ErrNotConfigured.Code {
+		return s.renderStatus(c, fiber.StatusServiceUnavailable, "billing", d)
+	}
 	if err != nil {
 		return s.pageError(c, "billing", d, err)
 	}
