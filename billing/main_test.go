@@ -52,6 +52,8 @@ func newEnv(t testing.TB, withStripe bool) *env {
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if withStripe {
 		e.Billing.Stripe = NewStripe("sk_test_cic", testenv.StripeURL(t), &http.Client{Transport: e.Calls, Timeout: 20 * time.Second})
+	} else {
+		e.Billing.Local = true // BILLING_MODE=local
 	}
 	return e
 }
@@ -111,6 +113,17 @@ type recorder struct {
 	next  http.RoundTripper
 	mu    sync.Mutex
 	calls []call
+	// answer, when set, may change stripe-mock's JSON answer to a request
+	// (stripe-mock answers fixtures: a payment intent that never
+	// succeeds, a session of no amount), to play what Stripe would say.
+	answer func(method, path string, obj map[string]any)
+}
+
+// answerWith sets the recorder's answer hook.
+func (r *recorder) answerWith(f func(method, path string, obj map[string]any)) {
+	r.mu.Lock()
+	r.answer = f
+	r.mu.Unlock()
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -122,8 +135,26 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	r.mu.Lock()
 	r.calls = append(r.calls, c)
+	answer := r.answer
 	r.mu.Unlock()
-	return r.next.RoundTrip(req)
+	resp, err := r.next.RoundTrip(req)
+	if err != nil || answer == nil || resp.StatusCode/100 != 2 {
+		return resp, err
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var obj map[string]any
+	if json.Unmarshal(raw, &obj) == nil {
+		answer(req.Method, req.URL.Path, obj)
+		raw, _ = json.Marshal(obj)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(raw))
+	resp.ContentLength = int64(len(raw))
+	resp.Header.Del("Content-Length")
+	return resp, nil
 }
 
 // to returns the calls of method to paths starting with prefix.

@@ -26,8 +26,8 @@ type Finding struct {
 // reconcileWindow is how far back reconciliation looks.
 const reconcileWindow = 90 * 24 * time.Hour
 
-// Reconcile compares the tenant's Stripe-paid ledger (purchases, overage
-// invoice items, the live subscription) with what Stripe holds, and
+// Reconcile compares the tenant's Stripe-paid ledger (purchases, auto
+// top-ups, overage invoice items, the live subscription) with what Stripe holds, and
 // records each difference once (reconcile_findings) with an audit entry.
 // It changes no money: a finding is for a person to look at. It returns
 // the new findings.
@@ -45,6 +45,7 @@ func (s *Service) Reconcile(ctx context.Context, tenantID uuid.UUID) ([]Finding,
 	}
 	var (
 		purchases []purchaseRef
+		topups    []purchaseRef // id: the request, session: the payment intent
 		items     []itemRef
 		sub       *Subscription
 	)
@@ -58,6 +59,17 @@ func (s *Service) Reconcile(ctx context.Context, tenantID uuid.UUID) ([]Finding,
 		var p purchaseRef
 		if _, err := pgx.ForEachRow(rows, []any{&p.id, &p.session, &p.currency, &p.amount}, func() error {
 			purchases = append(purchases, p)
+			return nil
+		}); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT request_id::text, coalesce(payment_intent_id, ''), currency, price_minor FROM topup_charges
+			WHERE tenant_id = $1 AND mode = 'stripe' AND status = 'paid' AND payment_intent_id IS NOT NULL AND updated_at > $2`, tenantID, since)
+		if err != nil {
+			return err
+		}
+		if _, err := pgx.ForEachRow(rows, []any{&p.id, &p.session, &p.currency, &p.amount}, func() error {
+			topups = append(topups, p)
 			return nil
 		}); err != nil {
 			return err
@@ -94,6 +106,18 @@ func (s *Service) Reconcile(ctx context.Context, tenantID uuid.UUID) ([]Finding,
 		}
 		if sess.AmountTotal != p.amount || !strings.EqualFold(string(sess.Currency), p.currency) {
 			add("purchase", p.id, "price here %d %s, Stripe's session total %d %s", p.amount, p.currency, sess.AmountTotal, strings.ToUpper(string(sess.Currency)))
+		}
+	}
+	for _, tp := range topups {
+		pi, err := s.Stripe.PaymentIntents.Get(tp.session, nil)
+		if err != nil {
+			return nil, stripeErr("read payment intent", err)
+		}
+		if pi.Status != stripe.PaymentIntentStatusSucceeded {
+			add("topup", tp.id, "credited here, but Stripe says the payment intent %s is %s", tp.session, pi.Status)
+		}
+		if pi.Amount != tp.amount || !strings.EqualFold(string(pi.Currency), tp.currency) {
+			add("topup", tp.id, "price here %d %s, Stripe's payment intent %d %s", tp.amount, tp.currency, pi.Amount, strings.ToUpper(string(pi.Currency)))
 		}
 	}
 	for _, it := range items {
