@@ -212,3 +212,67 @@ func isKind(err error, code string) bool {
 	e, ok := asError(err)
 	return ok && e.Code == code
 }
+
+// The positive control of reconciliation: a purchase and a top-up that
+// match what Stripe holds yield no finding; changing one number of
+// Stripe's answer yields exactly the finding for it.
+func TestReconcile_MatchingLedgerYieldsNoFinding(t *testing.T) {
+	e := newEnv(t, true)
+	a := e.signup(t, "acme")
+	e.autoTopup(t, a)
+	e.Calls.answerWith(func(method, path string, obj map[string]any) {
+		if strings.HasPrefix(path, "/v1/payment_intents") {
+			obj["status"], obj["amount"], obj["currency"] = "succeeded", 2000, "eur"
+		}
+	})
+	if _, err := e.Billing.ProcessTopups(ctx(t), a.TenantID); err != nil {
+		t.Fatal(err)
+	}
+	req, pi, _ := e.topupCharge(t, a.TenantID)
+	e.deliver(t, event(t, "evt_pi", EventPaymentSucceeded, time.Now(), piEvent(a.TenantID, req, pi, "succeeded", 2000, "eur")))
+	if n := e.topupBundles(t, a.TenantID); n != 1 {
+		t.Fatalf("%d top-up bundles", n)
+	}
+	p, err := e.Billing.BuyBundle(ctx(t), a, "bundle-10k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session string
+	if err := e.DB.Owner.QueryRow(ctx(t), `SELECT checkout_session_id FROM purchases WHERE id = $1`, p.ID).Scan(&session); err != nil {
+		t.Fatal(err)
+	}
+	e.deliver(t, event(t, "evt_paid", EventCheckoutCompleted, time.Now(), paidSession(a.TenantID, p, session)))
+	// Stripe holds what the ledger says.
+	sessionAmount := p.PriceMinor
+	e.Calls.answerWith(func(method, path string, obj map[string]any) {
+		switch {
+		case strings.HasPrefix(path, "/v1/checkout/sessions/"):
+			obj["payment_status"], obj["amount_total"], obj["currency"] = "paid", sessionAmount, "eur"
+		case strings.HasPrefix(path, "/v1/payment_intents/"):
+			obj["status"], obj["amount"], obj["currency"] = "succeeded", 2000, "eur"
+		}
+	})
+	fs, err := e.Billing.Reconcile(ctx(t), a.TenantID)
+	if err != nil || len(fs) != 0 {
+		t.Fatalf("matching ledger: findings %+v, %v; want none", fs, err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM reconcile_findings WHERE tenant_id = $1`, a.TenantID); n != 0 {
+		t.Fatalf("%d findings recorded", n)
+	}
+	// The control can fail: one cent off on the session is found.
+	sessionAmount = p.PriceMinor - 1
+	fs, err = e.Billing.Reconcile(ctx(t), a.TenantID)
+	if err != nil || len(fs) != 1 || fs[0].Kind != "purchase" || fs[0].Ref != p.ID.String() {
+		t.Fatalf("one cent off: findings %+v, %v", fs, err)
+	}
+	// And a top-up Stripe does not call succeeded is found.
+	e.Calls.answerWith(nil)
+	fs, err = e.Billing.Reconcile(ctx(t), a.TenantID)
+	topupFound := false
+	for _, f := range fs {
+		topupFound = topupFound || (f.Kind == "topup" && f.Ref != "")
+	}
+	if err != nil || !topupFound {
+		t.Fatalf("top-up not succeeded at Stripe: findings %+v, %v", fs, err)
+	}
+}
