@@ -282,6 +282,10 @@ func (s *Service) setDunning(ctx context.Context, tx pgx.Tx, e eventCtx, subID, 
 	}
 	switch {
 	case status == "past_due" && (cur.Status == "active" || cur.Status == "trialing"):
+	case status == "past_due" && dunning(cur.Status):
+		// Stripe's retry failed again: the status stays as Stripe said
+		// (past_due or unpaid), the grant is made to match it now.
+		status = cur.Status
 	case status == "active" && dunning(cur.Status):
 	default:
 		return nil
