@@ -163,3 +163,50 @@ func (ts *testServer) count(t *testing.T, sql string, args ...any) int {
 	}
 	return n
 }
+
+// Dunning on the pages: the owner sees the banner (German and English,
+// with Stripe's pay link) on every page; an agent does not; paying
+// removes it.
+func TestBilling_FailedPaymentBannerForOwnersUntilPaid(t *testing.T) {
+	ts := newServer(t)
+	a := ts.signup(t, "acme")
+	ts.createUser(t, a, "agent@acme.example", "agent")
+	meta := map[string]string{"tenant_id": a.TenantID.String()}
+	sub := map[string]any{"id": "sub_1", "object": "subscription", "status": "active", "current_period_end": time.Now().AddDate(0, 1, 0).Unix(),
+		"metadata": meta, "items": map[string]any{"object": "list", "data": []map[string]any{{"id": "si_1", "object": "subscription_item", "quantity": 3}}}}
+	ts.signedPost(t, stripeEvent(t, "evt_c", billing.EventSubscriptionCreated, sub), ts.Billing.WebhookSecret, time.Now()).mustStatus(t, http.StatusOK)
+	inv := func(status string) map[string]any {
+		return map[string]any{"id": "in_1", "object": "invoice", "status": status, "subscription": "sub_1", "amount_due": 4500, "amount_paid": 4500,
+			"currency": "eur", "created": time.Now().Unix(), "metadata": meta, "hosted_invoice_url": "https://invoice.stripe.com/i/in_1"}
+	}
+	failed := stripeEvent(t, "evt_f", billing.EventInvoicePaymentFailed, inv("open"))
+	// Signed with the old public constant, the failure is refused too.
+	ts.signedPost(t, failed, oldPublicSecret, time.Now()).mustStatus(t, http.StatusBadRequest)
+	base := ts.listen(t)
+	owner := newBrowserClient(t, base)
+	owner.login("acme", "owner@acme.example", goodPassword)
+	if _, page, _ := owner.get("/dashboard"); strings.Contains(page, `id="dunning-banner"`) {
+		t.Fatal("banner before any failure")
+	}
+	ts.signedPost(t, failed, ts.Billing.WebhookSecret, time.Now()).mustStatus(t, http.StatusOK)
+	for _, path := range []string{"/dashboard", "/billing", "/users"} {
+		resp, page, _ := owner.get(path)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="dunning-banner"`) || !strings.Contains(page, "Zahlung für Ihr Sitzplatz-Abonnement ist fehlgeschlagen") ||
+			!strings.Contains(page, "payment for your seat subscription failed") || !strings.Contains(page, `href="https://invoice.stripe.com/i/in_1"`) {
+			t.Fatalf("%s (%d) lacks the banner:\n%s", path, resp.StatusCode, page)
+		}
+	}
+	agent := newBrowserClient(t, base)
+	agent.login("acme", "agent@acme.example", goodPassword)
+	if _, page, _ := agent.get("/dashboard"); strings.Contains(page, `id="dunning-banner"`) {
+		t.Fatal("an agent sees the billing banner")
+	}
+	ts.signedPost(t, stripeEvent(t, "evt_p", billing.EventInvoicePaid, inv("paid")), ts.Billing.WebhookSecret, time.Now()).mustStatus(t, http.StatusOK)
+	if _, page, _ := owner.get("/dashboard"); strings.Contains(page, `id="dunning-banner"`) {
+		t.Fatal("banner after the invoice was paid")
+	}
+	sub2 := ts.call(t, "GET", "/api/v1/seats/subscription", a.Token, nil).mustStatus(t, http.StatusOK)
+	if !strings.Contains(string(sub2.Body), `"status":"active"`) {
+		t.Fatalf("subscription after payment %s", sub2.Body)
+	}
+}
