@@ -97,6 +97,14 @@ func TestDunning_FailedInvoiceGraceThenRecoveryByInvoicePaid(t *testing.T) {
 	if n, err := e.Billing.Dunning(ctx(t), tenant.Actor{TenantID: a.TenantID, UserID: agent.ID, Role: cic.RoleAgent}); err != nil || n != nil {
 		t.Fatalf("agent's notice %+v, %v: agents do not see billing", n, err)
 	}
+	// Another tenant's owner sees nothing of it, and is not mailed.
+	bravo := e.signup(t, "bravo")
+	if n, err := e.Billing.Dunning(ctx(t), bravo); err != nil || n != nil {
+		t.Fatalf("another tenant's notice %+v, %v", n, err)
+	}
+	if n, err := e.Billing.NotifyDunning(ctx(t), bravo.TenantID, box, ""); err != nil || n != 0 {
+		t.Fatalf("another tenant mailed: %d, %v", n, err)
+	}
 	for range 2 {
 		if _, err := e.Billing.NotifyDunning(ctx(t), a.TenantID, box, "http://cic.test"); err != nil {
 			t.Fatal(err)

@@ -82,6 +82,8 @@ func newCLI(t *testing.T, databaseURL string) cli {
 		"DATA_DIR":     t.TempDir(),
 		"PUBLIC_URL":   "http://cic.test:8080",
 		"LOG_LEVEL":    "warn",
+		// As make run: the built-in local checkout.
+		"BILLING_MODE": "local",
 	}}
 }
 
