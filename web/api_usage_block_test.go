@@ -54,4 +54,3 @@ func TestIngest_BlockHoldsUnderConcurrentBatches(t *testing.T) {
 		t.Fatalf("balance after the race: %s", b.Body)
 	}
 }
-
