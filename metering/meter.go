@@ -517,7 +517,12 @@ func queueTopup(b *pgx.Batch, tenantID uuid.UUID, st Settings, d draw) {
 	if left >= *st.TopupThreshold {
 		return
 	}
-	b.Queue(`INSERT INTO topup_requests (tenant_id, id, contacts, price_minor, currency, validity_days)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) WHERE status = 'pending' DO NOTHING`,
-		tenantID, uuid.New(), *st.TopupContacts, *st.TopupPriceMinor, st.Currency, *st.TopupValidityDays)
+	if st.TopupTier == nil {
+		return
+	}
+	// The request names the tier only: billing prices it from the
+	// catalogue when it charges it.
+	b.Queue(`INSERT INTO topup_requests (tenant_id, id, tier_id, currency)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) WHERE status = 'pending' DO NOTHING`,
+		tenantID, uuid.New(), *st.TopupTier, st.Currency)
 }
