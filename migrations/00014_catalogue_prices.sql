@@ -36,18 +36,20 @@ CREATE POLICY tenant_isolation ON negotiated_overage_prices
 -- The rewrite below touches every tenant's rows: as the owner, with the
 -- policies set aside for this transaction only (goose runs a migration in
 -- one transaction, so nobody sees the tables unforced).
+ALTER TABLE tenants NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE metering_settings NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE topup_requests NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE topup_charges NO FORCE ROW LEVEL SECURITY;
 
--- The tier an auto top-up buys. An existing choice becomes the active tier
--- in the tenant's currency nearest to the bundle it had typed in: the
--- smallest with at least as many contacts, else the largest.
+-- The tier an auto top-up buys. An existing choice becomes an active tier
+-- in the tenant's currency: the smallest with at least as many contacts as
+-- it had typed in, else (it asked for more than any tier holds) the
+-- smallest of all, so a made-up bundle never turns into a big charge.
 ALTER TABLE metering_settings ADD COLUMN topup_tier text;
 UPDATE metering_settings s SET topup_tier = (
     SELECT t.id FROM catalog_tiers t JOIN catalog_prices p ON p.tier_id = t.id JOIN tenants tn ON tn.currency = p.currency
     WHERE t.active AND tn.tenant_id = s.tenant_id
-    ORDER BY t.contacts < s.topup_contacts, CASE WHEN t.contacts >= s.topup_contacts THEN t.contacts ELSE -t.contacts END, t.id
+    ORDER BY t.contacts < s.topup_contacts, t.contacts, t.id
     LIMIT 1)
 WHERE s.topup_contacts IS NOT NULL;
 -- Nothing in the catalogue for its currency: auto top-up cannot buy, so
@@ -78,6 +80,7 @@ UPDATE topup_charges c SET status = 'failed', failure = 'price not from the cata
       AND NOT EXISTS (SELECT 1 FROM catalog_tiers t JOIN catalog_prices p ON p.tier_id = t.id
                       WHERE t.contacts = c.contacts AND p.price_minor = c.price_minor AND p.currency = c.currency);
 
+ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
 ALTER TABLE metering_settings FORCE ROW LEVEL SECURITY;
 ALTER TABLE topup_requests FORCE ROW LEVEL SECURITY;
 ALTER TABLE topup_charges FORCE ROW LEVEL SECURITY;
