@@ -107,9 +107,9 @@ func (f policyForm) settings() (metering.Settings, error) {
 }
 
 type usageView struct {
-	Policies   []string
-	Form       policyForm
-	Currency   string
+	Policies []string
+	Form     policyForm
+	Currency string
 	// Settings as saved: the overage price and where it comes from.
 	Settings metering.Settings
 	// Tiers an auto top-up may buy (the catalogue in the tenant's currency).
