@@ -146,6 +146,8 @@ type CatalogTier struct {
 type FullCatalog struct {
 	Tiers      []CatalogTier    `json:"tiers"`
 	SeatPrices map[string]int64 `json:"seat_prices"`
+	// OveragePrices is the pay-as-you-go rate of one overage contact.
+	OveragePrices map[string]int64 `json:"overage_prices"`
 }
 
 // ListCatalog returns every tier (active or not) and seat price.
@@ -194,6 +196,9 @@ func (s *Service) ListCatalog(ctx context.Context) (FullCatalog, error) {
 	})
 	if err != nil {
 		return FullCatalog{}, fmt.Errorf("list catalog: %w", err)
+	}
+	if out.OveragePrices, err = s.OverageRates(ctx); err != nil {
+		return FullCatalog{}, err
 	}
 	return out, nil
 }
@@ -306,11 +311,12 @@ func (s *Service) PutSeatPrice(ctx context.Context, currency string, priceMinor 
 }
 
 // Offer is the catalogue as one tenant sees it: in its currency, with
-// its pay-as-you-go overage rate and where it would pay.
+// its overage rate (the catalogue's, or negotiated) and where it would pay.
 type Offer struct {
 	Catalog
-	OveragePriceMinor int64  `json:"overage_price_minor"`
-	Mode              string `json:"mode"`
+	OveragePriceMinor  int64  `json:"overage_price_minor"`
+	OveragePriceSource string `json:"overage_price_source"`
+	Mode               string `json:"mode"`
 }
 
 // OfferFor returns the caller's tenant's offer. Every role may read it.
@@ -323,5 +329,5 @@ func (s *Service) OfferFor(ctx context.Context, a tenant.Actor) (Offer, error) {
 	if err != nil {
 		return Offer{}, err
 	}
-	return Offer{Catalog: c, OveragePriceMinor: st.OveragePriceMinor, Mode: s.Mode()}, nil
+	return Offer{Catalog: c, OveragePriceMinor: st.OveragePriceMinor, OveragePriceSource: st.OveragePriceSource, Mode: s.Mode()}, nil
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/stripe/stripe-go/v76"
 
+	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
 )
@@ -81,11 +83,9 @@ func (s *Service) ProcessTopups(ctx context.Context, tenantID uuid.UUID) (TopupO
 // which may be one a crashed run left pending.
 func (s *Service) claimTopup(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, st metering.Settings, out *TopupOutcome) (*topupCharge, error) {
 	var reqID uuid.UUID
-	var contacts, price int64
-	var currency string
-	var days int
-	err := tx.QueryRow(ctx, `SELECT id, contacts, price_minor, currency, validity_days FROM topup_requests
-		WHERE tenant_id = $1 AND status = 'pending' FOR UPDATE`, tenantID).Scan(&reqID, &contacts, &price, &currency, &days)
+	var tierID, currency string
+	err := tx.QueryRow(ctx, `SELECT id, tier_id, currency FROM topup_requests
+		WHERE tenant_id = $1 AND status = 'pending' FOR UPDATE`, tenantID).Scan(&reqID, &tierID, &currency)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -123,6 +123,18 @@ func (s *Service) claimTopup(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID,
 	if left >= *st.TopupThreshold {
 		return skip("balance is back over the threshold")
 	}
+	// Price, contacts and validity are the catalogue's, read now: never
+	// the tenant's (issue #15, item 1).
+	tier, err := tierFor(ctx, tx, tierID, currency)
+	if cic.ErrorKind(err) == cic.EINVALID {
+		return skip(fmt.Sprintf("the bundle %q is no longer for sale in %s", tierID, currency))
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	contacts, price := tier.Contacts, tier.PriceMinor
+	days := int(now.AddDate(0, tier.ValidityMonths, 0).Sub(now).Round(24*time.Hour) / (24 * time.Hour))
 	tag, err := tx.Exec(ctx, `INSERT INTO topup_charges (tenant_id, request_id, cycle, contacts, price_minor, currency, validity_days, mode)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, cycle) DO NOTHING`,
 		tenantID, reqID, cycle, contacts, price, currency, days, s.Mode())

@@ -9,19 +9,14 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
 )
 
-// autoTopup puts the tenant on auto top-up (under 100, buy 1000 for
-// 2000) and meters it under the threshold: one pending request.
+// autoTopup puts the tenant on auto top-up (under 100, the catalogue
+// tier of 1000 for 2000) and meters it under the threshold: one pending request.
 func (e *env) autoTopup(t *testing.T, a tenant.Actor) {
 	t.Helper()
-	threshold, contacts, price, days := int64(100), int64(1000), int64(2000), 365
-	if _, err := metering.UpdateSettings(ctx(t), e.Tenants.DB, a, metering.Settings{Policy: metering.PolicyAutoTopup, OveragePriceMinor: 5,
-		TopupThreshold: &threshold, TopupContacts: &contacts, TopupPriceMinor: &price, TopupValidityDays: &days, WarnPercents: []int{}}); err != nil {
-		t.Fatal(err)
-	}
+	e.topupTier(t, a, 100) // the catalogue tier "small": 1000 contacts for 20.00 EUR
 	meter(t, e, a.TenantID, "a", 200) // 50 of the trial's 250 left
 }
 

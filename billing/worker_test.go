@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cic-platform/cic/metering"
+	"github.com/cic-platform/cic/tenant"
 )
 
 // overageLastMonth records n overage contacts at 5 minor units each,
@@ -102,14 +103,25 @@ func meter(t testing.TB, e *env, tenantID uuid.UUID, prefix string, n int) {
 	}
 }
 
+// topupTier puts a on auto top-up under threshold, buying a catalogue
+// tier of 1000 contacts for 2000 EUR.
+func (e *env) topupTier(t testing.TB, a tenant.Actor, threshold int64) {
+	t.Helper()
+	if _, err := e.Billing.PutTier(ctx(t), CatalogTier{ID: "small", Name: "Small", Contacts: 1000, ValidityMonths: 12,
+		Active: true, Prices: map[string]int64{"EUR": 2000}}); err != nil {
+		t.Fatal(err)
+	}
+	tier := "small"
+	if _, err := metering.UpdateSettings(ctx(t), e.Tenants.DB, a, metering.Settings{Policy: metering.PolicyAutoTopup,
+		TopupThreshold: &threshold, TopupTier: &tier, WarnPercents: []int{}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestTopup_ChargedOncePerCrossing(t *testing.T) {
 	e := newEnv(t, false)
 	a := e.signup(t, "acme")
-	threshold, contacts, price, days := int64(100), int64(1000), int64(2000), 365
-	if _, err := metering.UpdateSettings(ctx(t), e.Tenants.DB, a, metering.Settings{Policy: metering.PolicyAutoTopup, OveragePriceMinor: 5,
-		TopupThreshold: &threshold, TopupContacts: &contacts, TopupPriceMinor: &price, TopupValidityDays: &days, WarnPercents: []int{}}); err != nil {
-		t.Fatal(err)
-	}
+	e.topupTier(t, a, 100)
 	tasks := &Tasks{Billing: e.Billing}
 	run := func() {
 		t.Helper()
@@ -155,11 +167,7 @@ func TestTopup_ChargedOncePerCrossing(t *testing.T) {
 func TestTopup_FailedChargeIsNotRetriedInTheSameCrossing(t *testing.T) {
 	e := newEnv(t, true)
 	a := e.signup(t, "acme")
-	threshold, contacts, price, days := int64(100), int64(1000), int64(2000), 365
-	if _, err := metering.UpdateSettings(ctx(t), e.Tenants.DB, a, metering.Settings{Policy: metering.PolicyAutoTopup, OveragePriceMinor: 5,
-		TopupThreshold: &threshold, TopupContacts: &contacts, TopupPriceMinor: &price, TopupValidityDays: &days, WarnPercents: []int{}}); err != nil {
-		t.Fatal(err)
-	}
+	e.topupTier(t, a, 100)
 	meter(t, e, a.TenantID, "a", 200)
 	// stripe-mock's payment intent stays requires_payment_method: the
 	// off-session charge fails, as a card needing authentication would.

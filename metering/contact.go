@@ -107,5 +107,6 @@ type request struct {
 
 type outcome struct {
 	accepted, duplicates []string
+	errors               []ItemError
 	err                  error
 }

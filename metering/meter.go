@@ -129,6 +129,7 @@ func (m *Meter) Meter(ctx context.Context, tenantID uuid.UUID, source string, co
 		}
 		res.Accepted = append(res.Accepted, o.accepted...)
 		res.Duplicates = append(res.Duplicates, o.duplicates...)
+		res.Errors = append(res.Errors, o.errors...)
 		return res, nil
 	case <-ctx.Done():
 		return res, ctx.Err()
@@ -371,29 +372,58 @@ func queueReads(b *pgx.Batch, p *pending, r *tenantReads) {
 	})
 }
 
-// queueWrites sorts p's contacts into duplicates and new ones, queues the
-// writes of the new ones and returns what to add to outs once they are
-// done (nil when there is nothing to write).
+// queueWrites sorts p's contacts into duplicates, refused and new ones,
+// queues the writes of the new ones and returns what to add to outs once
+// they are done (nil when there is nothing to write).
+//
+// Under the block policy, a contact reported by the ingest API is taken
+// only while the valid bundles have contacts left; the rest get the item
+// error no_credit. This is decided here, under the tenant's metering lock
+// and from the bundles read after it, so the check and the draw are one
+// step: however many batches race, the accepted never exceed the balance.
+// Contacts from routing were authorized when they arrived and are in
+// progress: they are always recorded (as overage if need be).
 func queueWrites(b *pgx.Batch, p *pending, r *tenantReads, outs map[*request]outcome) func() {
+	st := r.settings
+	var left int64
+	for _, bu := range r.bundles {
+		if bu.Remaining > 0 && !r.at.Before(bu.ValidFrom) && r.at.Before(bu.ValidUntil) {
+			left += bu.Remaining
+		}
+	}
 	var fresh []int
+	refused := map[string]bool{}
 	for i, c := range p.contacts {
-		if r.known[c.ID] {
+		switch {
+		case r.known[c.ID]:
 			o := outs[p.owner[i]]
 			o.duplicates = append(o.duplicates, c.ID)
 			outs[p.owner[i]] = o
-		} else {
+		case st.Policy == PolicyBlock && p.source[i] == SourceAPI && left <= 0:
+			refused[c.ID] = true
+			o := outs[p.owner[i]]
+			o.errors = append(o.errors, noCredit(c.ID))
+			outs[p.owner[i]] = o
+		default:
 			fresh = append(fresh, i)
+			left--
 		}
 	}
 	for req, later := range p.later {
 		o := outs[req]
-		o.duplicates = append(o.duplicates, later...)
+		for _, id := range later {
+			// A repeat of a refused id is refused too: it was not metered.
+			if refused[id] {
+				o.errors = append(o.errors, noCredit(id))
+			} else {
+				o.duplicates = append(o.duplicates, id)
+			}
+		}
 		outs[req] = o
 	}
 	if len(fresh) == 0 {
 		return nil
 	}
-	st := r.settings
 	d := drawDown(r.bundles, len(fresh), r.at)
 	src := d.sources(len(fresh))
 
@@ -468,6 +498,12 @@ func queueWrites(b *pgx.Batch, p *pending, r *tenantReads, outs map[*request]out
 	}
 }
 
+// noCredit is the item error of a contact refused by the block policy.
+func noCredit(id string) ItemError {
+	return ItemError{ID: id, Code: "no_credit",
+		Message: "No prepaid contacts are left and the exhaustion policy is block: buy a bundle, then send this contact again."}
+}
+
 // queueTopup files a top-up request when the auto_topup policy's
 // threshold is crossed; the partial unique index keeps it to one pending.
 func queueTopup(b *pgx.Batch, tenantID uuid.UUID, st Settings, d draw) {
@@ -481,7 +517,12 @@ func queueTopup(b *pgx.Batch, tenantID uuid.UUID, st Settings, d draw) {
 	if left >= *st.TopupThreshold {
 		return
 	}
-	b.Queue(`INSERT INTO topup_requests (tenant_id, id, contacts, price_minor, currency, validity_days)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) WHERE status = 'pending' DO NOTHING`,
-		tenantID, uuid.New(), *st.TopupContacts, *st.TopupPriceMinor, st.Currency, *st.TopupValidityDays)
+	if st.TopupTier == nil {
+		return
+	}
+	// The request names the tier only: billing prices it from the
+	// catalogue when it charges it.
+	b.Queue(`INSERT INTO topup_requests (tenant_id, id, tier_id, currency)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) WHERE status = 'pending' DO NOTHING`,
+		tenantID, uuid.New(), *st.TopupTier, st.Currency)
 }

@@ -16,12 +16,13 @@ func ownerOf(tid uuid.UUID) tenant.Actor {
 }
 
 func i64(v int64) *int64 { return &v }
-func iptr(v int) *int    { return &v }
+
+func sptr(v string) *string { return &v }
 
 func TestSettingsValidate(t *testing.T) {
 	topup := func(mod func(*metering.Settings)) metering.Settings {
-		st := metering.Settings{Policy: metering.PolicyAutoTopup, OveragePriceMinor: 5, WarnPercents: []int{20, 5, 0},
-			TopupThreshold: i64(100), TopupContacts: i64(10000), TopupPriceMinor: i64(25000), TopupValidityDays: iptr(365)}
+		st := metering.Settings{Policy: metering.PolicyAutoTopup, WarnPercents: []int{20, 5, 0},
+			TopupThreshold: i64(100), TopupTier: sptr("bundle-10k")}
 		if mod != nil {
 			mod(&st)
 		}
@@ -36,21 +37,19 @@ func TestSettingsValidate(t *testing.T) {
 		{"block, no warnings", metering.Settings{Policy: "block", WarnPercents: []int{}}, ""},
 		{"policy is trimmed and lowered", metering.Settings{Policy: " Block "}, ""},
 		{"auto top-up", topup(nil), ""},
-		{"threshold 0, price 0", topup(func(s *metering.Settings) { s.TopupThreshold, s.TopupPriceMinor = i64(0), i64(0) }), ""},
-		{"validity 1", topup(func(s *metering.Settings) { s.TopupValidityDays = iptr(1) }), ""},
-		{"validity 1095", topup(func(s *metering.Settings) { s.TopupValidityDays = iptr(1095) }), ""},
+		{"threshold 0", topup(func(s *metering.Settings) { s.TopupThreshold = i64(0) }), ""},
+		{"tier is trimmed and lowered", topup(func(s *metering.Settings) { s.TopupTier = sptr(" Bundle-10K ") }), ""},
+		{"a price in the struct is not the tenant's and is ignored", topup(func(s *metering.Settings) { s.OveragePriceMinor = -1 }), ""},
 		{"five warnings", metering.Settings{Policy: "overage", WarnPercents: []int{100, 50, 20, 5, 0}}, ""},
 		{"unknown policy", metering.Settings{Policy: "pray"}, "invalid_policy"},
 		{"empty policy", metering.Settings{}, "invalid_policy"},
-		{"negative overage price", metering.Settings{Policy: "overage", OveragePriceMinor: -1}, "invalid_overage_price"},
 		{"top-up without bundle", metering.Settings{Policy: "auto_topup"}, "topup_incomplete"},
 		{"top-up without threshold", topup(func(s *metering.Settings) { s.TopupThreshold = nil }), "topup_incomplete"},
 		{"negative threshold", topup(func(s *metering.Settings) { s.TopupThreshold = i64(-1) }), "invalid_topup_threshold"},
-		{"zero contacts", topup(func(s *metering.Settings) { s.TopupContacts = i64(0) }), "invalid_topup_contacts"},
-		{"negative price", topup(func(s *metering.Settings) { s.TopupPriceMinor = i64(-5) }), "invalid_topup_price"},
-		{"validity 0", topup(func(s *metering.Settings) { s.TopupValidityDays = iptr(0) }), "invalid_topup_validity"},
-		{"validity 1096", topup(func(s *metering.Settings) { s.TopupValidityDays = iptr(1096) }), "invalid_topup_validity"},
-		{"bad top-up fields checked under other policies too", metering.Settings{Policy: "overage", TopupContacts: i64(-3)}, "invalid_topup_contacts"},
+		{"top-up without tier", topup(func(s *metering.Settings) { s.TopupTier = nil }), "topup_incomplete"},
+		{"top-up with an empty tier", topup(func(s *metering.Settings) { s.TopupTier = sptr(" ") }), "topup_incomplete"},
+		{"tier not an id", topup(func(s *metering.Settings) { s.TopupTier = sptr("../x") }), "unknown_tier"},
+		{"bad top-up fields checked under other policies too", metering.Settings{Policy: "overage", TopupThreshold: i64(-3)}, "invalid_topup_threshold"},
 		{"six warnings", metering.Settings{Policy: "overage", WarnPercents: []int{100, 80, 50, 20, 5, 0}}, "invalid_warn_percents"},
 		{"warning over 100", metering.Settings{Policy: "overage", WarnPercents: []int{101}}, "invalid_warn_percents"},
 		{"negative warning", metering.Settings{Policy: "overage", WarnPercents: []int{-1}}, "invalid_warn_percents"},
@@ -96,15 +95,23 @@ func TestUpdateSettings_SavesAuditsAndApplies(t *testing.T) {
 		t.Fatalf("invalid: %v", err)
 	}
 
-	want := metering.Settings{Policy: metering.PolicyAutoTopup, OveragePriceMinor: 7, WarnPercents: []int{50, 10},
-		TopupThreshold: i64(20), TopupContacts: i64(1000), TopupPriceMinor: i64(2000), TopupValidityDays: iptr(90)}
 	admin := ownerOf(tid)
 	admin.Role = cic.RoleAdmin
+	// A tier the catalogue does not sell in the tenant's currency is refused.
+	for _, tier := range []string{"bundle-nope", "nope"} {
+		bad := metering.Settings{Policy: metering.PolicyAutoTopup, TopupThreshold: i64(20), TopupTier: sptr(tier)}
+		if _, err := metering.UpdateSettings(c, e.Tenants.DB, admin, bad); cic.ErrorKind(err) != cic.EINVALID {
+			t.Fatalf("tier %s: %v, want unknown_tier", tier, err)
+		}
+	}
+	// A price sent along is not the tenant's to set: it is not saved.
+	want := metering.Settings{Policy: metering.PolicyAutoTopup, OveragePriceMinor: 0, WarnPercents: []int{50, 10},
+		TopupThreshold: i64(20), TopupTier: sptr("bundle-10k")}
 	saved, err := metering.UpdateSettings(c, e.Tenants.DB, admin, want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want.Currency = "EUR"
+	want.Currency, want.OveragePriceMinor, want.OveragePriceSource = "EUR", 5, metering.OverageCatalogue
 	if a, b := mustJSON(t, saved), mustJSON(t, want); a != b {
 		t.Fatalf("saved %s, want %s", a, b)
 	}
@@ -125,7 +132,14 @@ func TestUpdateSettings_SavesAuditsAndApplies(t *testing.T) {
 		t.Fatalf("%d audit entries", n)
 	}
 
-	// The Meter uses the new overage price, and the auto top-up threshold.
+	// The Meter uses the negotiated overage price (as billing writes it
+	// for the operator), and the auto top-up threshold.
+	if _, err := e.DB.Owner.Exec(c, `INSERT INTO negotiated_overage_prices (tenant_id, price_minor, set_by) VALUES ($1, 7, 'op')`, tid); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := metering.GetSettings(c, e.Tenants.DB, tid); st.OveragePriceMinor != 7 || st.OveragePriceSource != metering.OverageNegotiated || st.NegotiatedSince == nil {
+		t.Fatalf("negotiated: %+v", st)
+	}
 	if _, err := e.Meter.Meter(c, tid, metering.SourceAPI, contacts("a", 260)); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +151,7 @@ func TestUpdateSettings_SavesAuditsAndApplies(t *testing.T) {
 		t.Fatalf("balance %+v", b)
 	}
 	var pending int
-	if err := e.DB.Owner.QueryRow(c, `SELECT count(*) FROM topup_requests WHERE tenant_id = $1 AND status = 'pending' AND contacts = 1000`, tid).Scan(&pending); err != nil {
+	if err := e.DB.Owner.QueryRow(c, `SELECT count(*) FROM topup_requests WHERE tenant_id = $1 AND status = 'pending' AND tier_id = 'bundle-10k'`, tid).Scan(&pending); err != nil {
 		t.Fatal(err)
 	}
 	if pending != 1 {
@@ -152,7 +166,7 @@ func TestUpdateSettings_SavesAuditsAndApplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if saved.Policy != metering.PolicyOverage || saved.TopupContacts == nil || *saved.TopupContacts != 1000 || saved.WarnPercents == nil || len(saved.WarnPercents) != 0 {
+	if saved.Policy != metering.PolicyOverage || saved.TopupTier == nil || *saved.TopupTier != "bundle-10k" || saved.WarnPercents == nil || len(saved.WarnPercents) != 0 {
 		t.Fatalf("switched back: %+v", saved)
 	}
 }
@@ -164,4 +178,44 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The overage price is the catalogue's rate in the tenant's currency (the
+// operator changes it for everyone), unless a negotiated one is set.
+func TestSettings_OveragePriceIsTheCatalogues(t *testing.T) {
+	e := newEnv(t)
+	c := ctx(t)
+	tid := e.newTenant(t, "acme")
+	if _, err := e.DB.Owner.Exec(c, `UPDATE catalog_overage_prices SET price_minor = 9 WHERE currency = 'EUR'`); err != nil {
+		t.Fatal(err)
+	}
+	st, err := metering.GetSettings(c, e.Tenants.DB, tid)
+	if err != nil || st.OveragePriceMinor != 9 || st.OveragePriceSource != metering.OverageCatalogue {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if _, err := e.Meter.Meter(c, tid, metering.SourceAPI, contacts("a", 251)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := metering.GetBalance(c, e.Tenants.DB, tid, e.Meter.Now())
+	if err != nil || b.OverageContacts != 1 || b.OverageCostMinor != 9 {
+		t.Fatalf("balance %+v %v", b, err)
+	}
+}
+
+func TestRefusePriceFields(t *testing.T) {
+	for _, c := range []struct {
+		give []string
+		want bool
+	}{
+		{[]string{"policy", "topup_tier", "topup_threshold", "warn_percents", "currency"}, false},
+		{[]string{"policy", "topup_price_minor"}, true},
+		{[]string{"Overage_Price_Minor"}, true},
+		{[]string{"TOPUP_CONTACTS"}, true},
+		{[]string{"topup_validity_days"}, true},
+	} {
+		err := metering.RefusePriceFields(c.give)
+		if e, ok := cic.AsError(err); c.want != (ok && e.Code == "price_not_settable" && e.Kind == cic.EINVALID) || (!c.want && err != nil) {
+			t.Errorf("%v: %v", c.give, err)
+		}
+	}
 }

@@ -16,7 +16,7 @@ import (
 // migrations' bookkeeping and billing's catalogue, which every tenant
 // reads and only the platform operator writes.
 var platformTables = map[string]bool{"goose_db_version": true,
-	"catalog_tiers": true, "catalog_prices": true, "catalog_seat_prices": true}
+	"catalog_tiers": true, "catalog_prices": true, "catalog_seat_prices": true, "catalog_overage_prices": true}
 
 // TestRLS_EveryTenantTableIsIsolated walks the catalog, so a table added
 // by a later migration is covered without touching this test: it must
@@ -182,8 +182,8 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 				VALUES ($1, 'c-1', $2, 0, 250, 'EUR', 'chat', 'inbound', now(), 'api')`,
 			`INSERT INTO forfeits (tenant_id, bundle_id, contacts, value_num, value_den, currency, expired_at)
 				VALUES ($1, $2, 1, 0, 1, 'EUR', now())`,
-			`INSERT INTO topup_requests (tenant_id, id, contacts, price_minor, currency, validity_days)
-				VALUES ($1, gen_random_uuid(), 1000, 2000, 'EUR', 365)`,
+			`INSERT INTO topup_requests (tenant_id, id, tier_id, currency) VALUES ($1, gen_random_uuid(), 'bundle-10k', 'EUR')`,
+			`INSERT INTO negotiated_overage_prices (tenant_id, price_minor, set_by) VALUES ($1, 4, 'operator')`,
 			`INSERT INTO balance_warnings (tenant_id, cycle, percent, remaining) VALUES ($1, 250, 20, 50)`,
 			// Billing's tables.
 			`INSERT INTO purchases (tenant_id, id, tier_id, contacts, price_minor, currency, validity_months, mode, checkout_session_id)
@@ -195,7 +195,7 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 			`INSERT INTO invoices (tenant_id, id, status, amount_minor, currency, created_at) VALUES ($1, 'in_rls', 'paid', 100, 'EUR', now())`,
 			`INSERT INTO overage_charges (tenant_id, period, contacts, amount_minor, currency, mode) VALUES ($1, '2025-01-01', 1, 5, 'EUR', 'local')`,
 			`INSERT INTO topup_charges (tenant_id, request_id, cycle, contacts, price_minor, currency, validity_days, mode)
-				SELECT tenant_id, id, 250, contacts, price_minor, currency, validity_days, 'local' FROM topup_requests WHERE tenant_id = $1`,
+				SELECT tenant_id, id, 250, 10000, 49000, currency, 365, 'local' FROM topup_requests WHERE tenant_id = $1`,
 			`INSERT INTO reconcile_findings (tenant_id, id, kind, ref, detail) VALUES ($1, gen_random_uuid(), 'purchase', 'p', 'differs')`,
 		} {
 			args := []any{r.Tenant.ID}

@@ -251,8 +251,22 @@ func (s *Server) apiGetUsagePolicy(c *fiber.Ctx) error {
 	return c.JSON(st)
 }
 
+// policyInput is what a tenant may send to PUT /usage/policy: the policy,
+// which catalogue tier an auto top-up buys, its threshold, the warnings.
+// Never a price: those are refused by name before decoding. currency is
+// accepted and ignored, so a GET answer minus its prices can be sent back.
+type policyInput struct {
+	Policy         *string         `json:"policy"`
+	TopupThreshold json.RawMessage `json:"topup_threshold"`
+	TopupTier      json.RawMessage `json:"topup_tier"`
+	WarnPercents   json.RawMessage `json:"warn_percents"`
+	Currency       *string         `json:"currency"`
+}
+
 // apiPutUsagePolicy sets the exhaustion policy and warnings. The body is
-// laid over the current settings, so fields left out keep their value.
+// laid over the current settings, so fields left out keep their value
+// (null clears topup_threshold or topup_tier). A body naming a price,
+// bundle size or validity is refused whole: 400 price_not_settable.
 func (s *Server) apiPutUsagePolicy(c *fiber.Ctx) error {
 	a, err := actor(c)
 	if err != nil {
@@ -263,12 +277,38 @@ func (s *Server) apiPutUsagePolicy(c *fiber.Ctx) error {
 		// caller who may not change anything still answers 403.
 		return cic.Codef(cic.EFORBIDDEN, "forbidden", "Only an owner or admin may change the exhaustion policy.")
 	}
+	var raw map[string]json.RawMessage
+	if err := decodeJSON(c, &raw); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(raw))
+	for k := range raw {
+		names = append(names, k)
+	}
+	if err := metering.RefusePriceFields(names); err != nil {
+		return err
+	}
+	var in policyInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
 	st, err := metering.GetSettings(c.UserContext(), s.cfg.Tenants.DB, a.TenantID)
 	if err != nil {
 		return err
 	}
-	if err := decodeJSON(c, &st); err != nil {
-		return err
+	if in.Policy != nil {
+		st.Policy = *in.Policy
+	}
+	for _, f := range []struct {
+		raw json.RawMessage
+		to  any
+	}{{in.TopupThreshold, &st.TopupThreshold}, {in.TopupTier, &st.TopupTier}, {in.WarnPercents, &st.WarnPercents}} {
+		if f.raw == nil {
+			continue
+		}
+		if err := json.Unmarshal(f.raw, f.to); err != nil {
+			return cic.Codef(cic.EINVALID, "invalid_json", "The body is not valid JSON for this request: %s.", jsonProblem(err))
+		}
 	}
 	st, err = metering.UpdateSettings(c.UserContext(), s.cfg.Tenants.DB, a, st)
 	if err != nil {

@@ -321,12 +321,14 @@ func TestUsage_RolesAndPolicy(t *testing.T) {
 		ts.call(t, "PUT", "/api/v1/usage/policy", who.Token, `{"policy":`).mustStatus(t, http.StatusForbidden)
 	}
 	for body, code := range map[string]string{
-		`{"policy":"pray"}`:                          "invalid_policy",
-		`{"policy":"auto_topup"}`:                    "topup_incomplete",
-		`{"overage_price_minor":-1}`:                 "invalid_overage_price",
+		`{"policy":"pray"}`:          "invalid_policy",
+		`{"policy":"auto_topup"}`:    "topup_incomplete",
+		`{"overage_price_minor":-1}`: "price_not_settable",
+		`{"policy":"auto_topup","topup_threshold":5,"topup_tier":"bundle-nope"}`: "unknown_tier",
 		`{"warn_percents":[5,20]}`:                   "invalid_warn_percents",
 		`{"warn_percents":[100,80,60,40,20,0]}`:      "invalid_warn_percents",
-		`{"policy":"block","topup_validity_days":0}`: "invalid_topup_validity",
+		`{"policy":"block","topup_validity_days":0}`: "price_not_settable",
+		`{"topup_threshold":"x"}`:                    "invalid_json",
 		`{"polcy":"block"}`:                          "invalid_json",
 		`{"policy":5}`:                               "invalid_json",
 	} {
@@ -339,14 +341,14 @@ func TestUsage_RolesAndPolicy(t *testing.T) {
 	}
 
 	set := ts.call(t, "PUT", "/api/v1/usage/policy", admin.Token, map[string]any{
-		"policy": "auto_topup", "topup_threshold": 50, "topup_contacts": 1000, "topup_price_minor": 2000, "topup_validity_days": 365,
+		"policy": "auto_topup", "topup_threshold": 50, "topup_tier": "bundle-10k",
 	}).mustStatus(t, http.StatusOK)
-	if set.str("policy") != "auto_topup" || num(set, "topup_contacts") != 1000 || num(set, "overage_price_minor") != 5 {
+	if set.str("policy") != "auto_topup" || set.str("topup_tier") != "bundle-10k" || num(set, "overage_price_minor") != 5 || set.str("overage_price_source") != "catalogue" {
 		t.Fatalf("auto top-up: %s", set.Body)
 	}
 	// Fields left out keep their value.
 	set = ts.call(t, "PUT", "/api/v1/usage/policy", a.Token, map[string]any{"policy": "block", "warn_percents": []int{10, 0}}).mustStatus(t, http.StatusOK)
-	if set.str("policy") != "block" || num(set, "topup_contacts") != 1000 || len(set.JSON["warn_percents"].([]any)) != 2 {
+	if set.str("policy") != "block" || set.str("topup_tier") != "bundle-10k" || len(set.JSON["warn_percents"].([]any)) != 2 {
 		t.Fatalf("block: %s", set.Body)
 	}
 	if b := ts.balance(t, finance); b.str("policy") != "block" {

@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
 )
@@ -47,22 +48,21 @@ func policyLabel(p string) string {
 }
 
 // policyForm is the exhaustion-policy form as text, from the saved
-// settings or from what the user typed.
+// settings or from what the user typed. It holds no price: the tenant
+// picks a catalogue tier; the overage price is shown, not edited.
 type policyForm struct {
-	Policy, OveragePrice, TopupThreshold, TopupContacts, TopupPrice, TopupValidity, WarnPercents string
+	Policy, TopupThreshold, TopupTier, WarnPercents string
+	// priceFields are price fields the form was posted with (refused).
+	priceFields []string
 }
 
 func policyFormOf(st metering.Settings) policyForm {
-	opt := func(v *int64) string {
-		if v == nil {
-			return ""
-		}
-		return strconv.FormatInt(*v, 10)
+	f := policyForm{Policy: st.Policy}
+	if st.TopupThreshold != nil {
+		f.TopupThreshold = strconv.FormatInt(*st.TopupThreshold, 10)
 	}
-	f := policyForm{Policy: st.Policy, OveragePrice: strconv.FormatInt(st.OveragePriceMinor, 10),
-		TopupThreshold: opt(st.TopupThreshold), TopupContacts: opt(st.TopupContacts), TopupPrice: opt(st.TopupPriceMinor)}
-	if st.TopupValidityDays != nil {
-		f.TopupValidity = strconv.Itoa(*st.TopupValidityDays)
+	if st.TopupTier != nil {
+		f.TopupTier = *st.TopupTier
 	}
 	ws := make([]string, len(st.WarnPercents))
 	for i, w := range st.WarnPercents {
@@ -73,53 +73,27 @@ func policyFormOf(st metering.Settings) policyForm {
 }
 
 func policyFormFrom(c *fiber.Ctx) policyForm {
-	return policyForm{Policy: c.FormValue("policy"), OveragePrice: c.FormValue("overage_price_minor"),
-		TopupThreshold: c.FormValue("topup_threshold"), TopupContacts: c.FormValue("topup_contacts"),
-		TopupPrice: c.FormValue("topup_price_minor"), TopupValidity: c.FormValue("topup_validity_days"),
-		WarnPercents: c.FormValue("warn_percents")}
+	f := policyForm{Policy: c.FormValue("policy"), TopupThreshold: c.FormValue("topup_threshold"),
+		TopupTier: c.FormValue("topup_tier"), WarnPercents: c.FormValue("warn_percents")}
+	c.Request().PostArgs().VisitAll(func(k, _ []byte) { f.priceFields = append(f.priceFields, string(k)) })
+	return f
 }
 
 // settings parses the form; metering.UpdateSettings validates the values.
 func (f policyForm) settings() (metering.Settings, error) {
-	bad := func(field, what string) error {
-		return cic.Codef(cic.EINVALID, "invalid_"+field, "%s must be a whole number.", what)
+	if err := metering.RefusePriceFields(f.priceFields); err != nil {
+		return metering.Settings{}, err
 	}
 	st := metering.Settings{Policy: f.Policy}
-	n, err := strconv.ParseInt(strings.TrimSpace(f.OveragePrice), 10, 64)
-	if err != nil {
-		return st, bad("overage_price", "The overage price (minor units)")
-	}
-	st.OveragePriceMinor = n
-	opt := func(raw, field, what string) (*int64, error) {
-		raw = strings.TrimSpace(raw)
-		if raw == "" {
-			return nil, nil
-		}
+	if raw := strings.TrimSpace(f.TopupThreshold); raw != "" {
 		v, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil {
-			return nil, bad(field, what)
+			return st, cic.Codef(cic.EINVALID, "invalid_topup_threshold", "The top-up threshold must be a whole number.")
 		}
-		return &v, nil
+		st.TopupThreshold = &v
 	}
-	if st.TopupThreshold, err = opt(f.TopupThreshold, "topup_threshold", "The top-up threshold"); err != nil {
-		return st, err
-	}
-	if st.TopupContacts, err = opt(f.TopupContacts, "topup_contacts", "The top-up bundle size"); err != nil {
-		return st, err
-	}
-	if st.TopupPriceMinor, err = opt(f.TopupPrice, "topup_price", "The top-up price (minor units)"); err != nil {
-		return st, err
-	}
-	days, err := opt(f.TopupValidity, "topup_validity", "The top-up validity (days)")
-	if err != nil {
-		return st, err
-	}
-	if days != nil {
-		if *days < 0 || *days > metering.MaxTopupValidity {
-			return st, cic.Codef(cic.EINVALID, "invalid_topup_validity", "topup_validity_days must be from 1 to %d.", metering.MaxTopupValidity)
-		}
-		d := int(*days)
-		st.TopupValidityDays = &d
+	if tier := strings.TrimSpace(f.TopupTier); tier != "" {
+		st.TopupTier = &tier
 	}
 	st.WarnPercents = []int{}
 	for _, w := range strings.FieldsFunc(f.WarnPercents, func(r rune) bool { return r == ',' || r == ' ' || r == '%' }) {
@@ -133,9 +107,13 @@ func (f policyForm) settings() (metering.Settings, error) {
 }
 
 type usageView struct {
-	Policies   []string
-	Form       policyForm
-	Currency   string
+	Policies []string
+	Form     policyForm
+	Currency string
+	// Settings as saved: the overage price and where it comes from.
+	Settings metering.Settings
+	// Tiers an auto top-up may buy (the catalogue in the tenant's currency).
+	Tiers      []billing.Tier
 	Keys       []tenant.APIKey
 	NewKey     string
 	NewKeyName string
@@ -176,7 +154,14 @@ func (s *Server) renderUsage(c *fiber.Ctx, d pageData, form *policyForm, err err
 		return lerr
 	}
 	v, _ := d.Data.(usageView)
-	v.Policies, v.Currency, v.Keys, v.Form = metering.Policies, st.Currency, keys, policyFormOf(st)
+	v.Policies, v.Currency, v.Keys, v.Form, v.Settings = metering.Policies, st.Currency, keys, policyFormOf(st), st
+	if s.cfg.Billing != nil {
+		cat, lerr := s.cfg.Billing.GetCatalog(ctx, st.Currency)
+		if lerr != nil {
+			return lerr
+		}
+		v.Tiers = cat.Tiers
+	}
 	if form != nil {
 		v.Form = *form
 	}

@@ -27,7 +27,7 @@ func TestPages_UsageIsForOwnersAndAdmins(t *testing.T) {
 			t.Fatalf("%s GET /usage: %d", email, resp.StatusCode)
 		}
 		_, _, token := b.get("/dashboard")
-		if resp, _ := b.post("/usage/policy", url.Values{"_csrf": {token}, "policy": {"block"}, "overage_price_minor": {"5"}}); resp.StatusCode != http.StatusForbidden {
+		if resp, _ := b.post("/usage/policy", url.Values{"_csrf": {token}, "policy": {"block"}}); resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("%s POST /usage/policy: %d", email, resp.StatusCode)
 		}
 		if resp, _ := b.post("/usage/api-keys", url.Values{"_csrf": {token}, "name": {"x"}}); resp.StatusCode != http.StatusForbidden {
@@ -58,26 +58,33 @@ func TestPages_UsagePolicyFormKeepsInputOnError(t *testing.T) {
 		t.Fatalf("usage page: %s", page)
 	}
 	// Without the CSRF token nothing happens.
-	if resp, _ := b.post("/usage/policy", url.Values{"policy": {"block"}, "overage_price_minor": {"5"}}); resp.StatusCode != http.StatusForbidden {
+	if resp, _ := b.post("/usage/policy", url.Values{"policy": {"block"}}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("no token: %d", resp.StatusCode)
 	}
-	resp, body := b.post("/usage/policy", url.Values{"_csrf": {token}, "policy": {"auto_topup"}, "overage_price_minor": {"9"},
+	resp, body := b.post("/usage/policy", url.Values{"_csrf": {token}, "policy": {"auto_topup"},
 		"topup_threshold": {"10"}, "warn_percents": {"30, 10"}})
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "auto_topup needs") ||
-		!strings.Contains(body, `value="30, 10"`) || !strings.Contains(body, `value="9"`) || !strings.Contains(body, `value="auto_topup" id="policy-auto_topup" checked`) {
+		!strings.Contains(body, `value="30, 10"`) || !strings.Contains(body, `value="10"`) || !strings.Contains(body, `value="auto_topup" id="policy-auto_topup" checked`) {
 		t.Fatalf("invalid form: %d %s", resp.StatusCode, body)
 	}
-	resp, body = b.post("/usage/policy", url.Values{"_csrf": {token}, "policy": {"block"}, "overage_price_minor": {"nine"}})
+	resp, body = b.post("/usage/policy", url.Values{"_csrf": {token}, "policy": {"block"}, "topup_threshold": {"nine"}})
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "whole number") {
 		t.Fatalf("bad number: %d %s", resp.StatusCode, body)
 	}
-	resp, _ = b.post("/usage/policy", url.Values{"_csrf": {token}, "policy": {"auto_topup"}, "overage_price_minor": {"9"},
-		"topup_threshold": {"10"}, "topup_contacts": {"500"}, "topup_price_minor": {"1500"}, "topup_validity_days": {"90"}, "warn_percents": {"30%, 10%"}})
+	// The attack of issue #15 item 1 through the form: a price of its own.
+	resp, body = b.post("/usage/policy", url.Values{"_csrf": {token}, "policy": {"auto_topup"}, "topup_threshold": {"10"},
+		"topup_tier": {"bundle-10k"}, "topup_price_minor": {"0"}, "topup_contacts": {"1000000000"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "cannot be set") {
+		t.Fatalf("price in the form: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = b.post("/usage/policy", url.Values{"_csrf": {token}, "policy": {"auto_topup"},
+		"topup_threshold": {"10"}, "topup_tier": {"bundle-10k"}, "warn_percents": {"30%, 10%"}})
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/usage?done=saved" {
 		t.Fatalf("valid form: %d", resp.StatusCode)
 	}
 	_, page, _ = b.get("/usage?done=saved")
-	for _, want := range []string{`id="notice"`, `value="auto_topup" id="policy-auto_topup" checked`, `value="30, 10"`, `value="1500"`} {
+	for _, want := range []string{`id="notice"`, `value="auto_topup" id="policy-auto_topup" checked`, `value="30, 10"`,
+		`<option value="bundle-10k" selected>`, `id="overage-price"`, `0.05 EUR`, `pay-as-you-go rate`} {
 		if !strings.Contains(page, want) {
 			t.Fatalf("saved page lacks %s: %s", want, page)
 		}
