@@ -16,7 +16,6 @@ import (
 	"github.com/cic-platform/cic/channels/chat"
 	"github.com/cic-platform/cic/channels/conversation"
 	"github.com/cic-platform/cic/channels/customer"
-	"github.com/cic-platform/cic/channels/directory"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/routing"
 	"github.com/cic-platform/cic/routing/contacts"
@@ -111,10 +110,25 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	// The channels beyond chat: e-mail (its SMTP listener), calls, SMS,
 	// social, fax; one customer behind them; the survey after close.
+	// Providers' secrets are sealed; what an older version stored in
+	// plain text is sealed before the first request.
+	box, err := openSecrets(cfg, keys)
+	if err != nil {
+		return err
+	}
+	dir := newDirectory(cfg, a.tenants.DB, box)
+	if n, err := dir.SealSecrets(ctx, false); err != nil {
+		return fmt.Errorf("seal provider secrets: %w", err)
+	} else if n > 0 {
+		log.Info("sealed provider secrets kept in plain text", "count", n)
+	}
+	if cfg.AllowPrivateOutbound {
+		log.Warn("ALLOW_PRIVATE_OUTBOUND=1: provider API addresses may lead to private and loopback addresses (local stubs only)")
+	}
 	customers := &customer.Service{DB: a.tenants.DB}
 	registry := &channels.Registry{}
 	stopChannels, err := startChannels(ctx, channelDeps{app: a, cfg: cfg, log: log, contacts: contactSvc, customers: customers,
-		conversations: &conversation.Store{DB: a.tenants.DB}, directory: &directory.Directory{DB: a.tenants.DB}, registry: registry,
+		conversations: &conversation.Store{DB: a.tenants.DB}, directory: dir, registry: registry,
 		ticker: ticker}, &wc)
 	if err != nil {
 		return err
