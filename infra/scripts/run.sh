@@ -23,6 +23,9 @@ case $host in *:*) HEALTH_URL="http://[$host]:$port/healthz" ;; *) HEALTH_URL="h
 export PUBLIC_URL=${PUBLIC_URL:-http://localhost:$port}
 # The server keeps its JWT signing keys in DATA_DIR: the same folder as the services.
 export DATA_DIR=${DATA_DIR:-$DATA}
+# A local demo: provider API addresses may point at stubs on this machine (loopback, http).
+# Never set this in production: it lets tenants' provider URLs reach private addresses.
+export ALLOW_PRIVATE_OUTBOUND=${ALLOW_PRIVATE_OUTBOUND:-1}
 
 BIN=$DATA/bin/cic
 log "building $BIN"
