@@ -5,15 +5,22 @@ import (
 	"crypto/rand"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
+
+	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/channels"
 	"github.com/cic-platform/cic/channels/directory"
+	"github.com/cic-platform/cic/channels/voice"
 	"github.com/cic-platform/cic/infra/outbound"
 	"github.com/cic-platform/cic/infra/secretbox"
 	"github.com/cic-platform/cic/infra/testenv"
+	"github.com/cic-platform/cic/tenant"
 	"github.com/cic-platform/cic/web"
 )
 
@@ -171,5 +178,38 @@ func TestProviderSecret_StoredSealedNeverPlain(t *testing.T) {
 	other := &directory.Directory{DB: ms.Tenants.DB, Secrets: testSecrets(t), Outbound: allowPrivate}
 	if _, err := other.Provider(ctx, a.TenantID, directory.Twilio); err == nil || !strings.Contains(err.Error(), "SECRETS_KEY") {
 		t.Fatalf("another key: %v", err)
+	}
+}
+
+// Calls too: an outbound call against an api_base that answers with an
+// internal service's text shows the agent (error, timeline) none of it.
+func TestProviderError_CallFailureShowsNoProviderText(t *testing.T) {
+	vs := newVoiceServer(t)
+	co := vs.callCenter(t, "acme", 1)
+	q := uuid.MustParse(co.Payments)
+	vs.number(t, co, nil, &q)
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"message":"-ERR wrong number of arguments for 'POST' command; redis_version:7.2.4 requirepass=hunter2"}`))
+	}))
+	t.Cleanup(refusing.Close)
+	ctx := testenv.Context(t)
+	owner := tenant.Actor{TenantID: co.TenantID, UserID: co.UserID, Role: cic.RoleOwner}
+	if err := vs.Dir.SetProvider(ctx, owner, directory.Provider{Provider: directory.Twilio, AccountID: "ACacme", APIBase: refusing.URL}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := voice.Channel{S: vs.Voice}.Start(ctx, channels.Outbound{TenantID: co.TenantID, AgentID: co.Agents[0].UserID, QueueID: q, To: "+44 20 7946 0000"})
+	if testenv.Code(err) != "provider_refused" {
+		t.Fatalf("call against a refusing provider: %v", err)
+	}
+	e, _ := cic.AsError(err)
+	if strings.Contains(e.Message, "redis") || strings.Contains(e.Message, "hunter2") {
+		t.Fatalf("the agent is shown %q", e.Message)
+	}
+	timeline := vs.call(t, "GET", "/api/v1/contacts/"+id.String(), co.Token, nil).mustStatus(t, http.StatusOK)
+	var leaked int
+	if err := vs.DB.Owner.QueryRow(ctx, `SELECT count(*) FROM contact_events WHERE tenant_id = $1 AND details::text LIKE '%hunter2%'`,
+		co.TenantID).Scan(&leaked); err != nil || leaked != 0 || strings.Contains(string(timeline.Body), "hunter2") {
+		t.Fatalf("the provider's text is on the timeline (%d events, %v): %s", leaked, err, timeline.Body)
 	}
 }
