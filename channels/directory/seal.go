@@ -6,19 +6,32 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-
-	"github.com/cic-platform/cic/infra/secretbox"
 )
 
+// Sealing is what SealSecrets did.
+type Sealing struct {
+	// Sealed is how many secrets it sealed (again).
+	Sealed int
+	// Opened is how many sealed secrets it found readable with the key.
+	Opened int
+	// Unreadable is how many sealed secrets no key of the box opens (a
+	// wrong SECRETS_KEY, a JWT key dropped before rotating); First is the
+	// first such error.
+	Unreadable int
+	First      error
+}
+
 // SealSecrets seals every provider secret still held in plain text (rows
-// from before migration 00018) and, with rotate, seals again every one
-// not sealed with the first key of d.Secrets (after SECRETS_KEY or the
-// JWT key got a new first key). It visits every tenant, in its own Tx,
-// and returns how many secrets it sealed. Running it twice, or on two
-// replicas at once, is harmless: each row is locked while it is sealed.
-func (d *Directory) SealSecrets(ctx context.Context, rotate bool) (int, error) {
+// from before migration 00018), and checks that every sealed one opens.
+// With rotate it also seals again every one not sealed with the first
+// key of d.Secrets (after SECRETS_KEY or the JWT keys got a new first
+// key), and stops at the first it cannot open. It visits every tenant,
+// each in its own Tx; running it twice, or on two replicas at once, is
+// harmless: each row is locked while it is sealed.
+func (d *Directory) SealSecrets(ctx context.Context, rotate bool) (Sealing, error) {
+	var res Sealing
 	if d.Secrets == nil {
-		return 0, errNoSecretsBox
+		return res, errNoSecretsBox
 	}
 	var ids []uuid.UUID
 	// Every tenant, suspended ones too: their secrets are as secret.
@@ -31,30 +44,27 @@ func (d *Directory) SealSecrets(ctx context.Context, rotate bool) (int, error) {
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("seal secrets: list tenants: %w", err)
+		return res, fmt.Errorf("seal secrets: list tenants: %w", err)
 	}
-	n := 0
 	for _, id := range ids {
-		k, err := sealTenant(ctx, d, id, rotate)
-		n += k
-		if err != nil {
-			return n, fmt.Errorf("seal secrets of tenant %s: %w", id, err)
+		if err := d.sealTenant(ctx, id, rotate, &res); err != nil {
+			return res, fmt.Errorf("seal secrets of tenant %s: %w", id, err)
 		}
 	}
-	return n, nil
+	return res, nil
 }
 
-func sealTenant(ctx context.Context, d *Directory, tenantID uuid.UUID, rotate bool) (int, error) {
-	n := 0
+func (d *Directory) sealTenant(ctx context.Context, tenantID uuid.UUID, rotate bool, total *Sealing) error {
+	var res Sealing
 	err := d.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
-		n = 0
+		res = Sealing{}
 		type row struct {
 			provider string
 			sealed   []byte
 			plain    *string
 		}
 		rows, err := tx.Query(ctx, `SELECT provider, secret, secret_plain FROM channel_providers
-			WHERE tenant_id = $1 AND (secret_plain IS NOT NULL OR $2) ORDER BY provider FOR UPDATE`, tenantID, rotate)
+			WHERE tenant_id = $1 ORDER BY provider FOR UPDATE`, tenantID)
 		if err != nil {
 			return err
 		}
@@ -66,12 +76,29 @@ func sealTenant(ctx context.Context, d *Directory, tenantID uuid.UUID, rotate bo
 			return err
 		}
 		for _, r := range todo {
-			plain, err := unsealed(d.Secrets, r.sealed, r.plain)
-			if err != nil {
-				return fmt.Errorf("provider %s: %w", r.provider, err)
-			}
-			if plain == nil {
-				continue // sealed with the first key already
+			var plain []byte
+			switch {
+			case r.sealed == nil && r.plain != nil:
+				plain = []byte(*r.plain)
+			case r.sealed != nil:
+				p, err := d.Secrets.Open(r.sealed)
+				if err != nil {
+					if rotate {
+						return fmt.Errorf("provider %s: %w", r.provider, err)
+					}
+					res.Unreadable++
+					if res.First == nil {
+						res.First = fmt.Errorf("tenant %s provider %s: %w", tenantID, r.provider, err)
+					}
+					continue
+				}
+				res.Opened++
+				if !rotate || !d.Secrets.NeedsRotation(r.sealed) {
+					continue
+				}
+				plain = p
+			default:
+				continue
 			}
 			sealed, err := d.Secrets.Seal(plain)
 			if err != nil {
@@ -81,23 +108,18 @@ func sealTenant(ctx context.Context, d *Directory, tenantID uuid.UUID, rotate bo
 				WHERE tenant_id = $1 AND provider = $2`, tenantID, r.provider, sealed); err != nil {
 				return err
 			}
-			n++
+			res.Sealed++
 		}
 		return nil
 	})
-	return n, err
-}
-
-// unsealed is the secret of a row that needs sealing (again), or nil.
-func unsealed(box *secretbox.Box, sealed []byte, plain *string) ([]byte, error) {
-	if sealed == nil {
-		if plain == nil {
-			return nil, nil
-		}
-		return []byte(*plain), nil
+	if err != nil {
+		return err
 	}
-	if plain == nil && !box.NeedsRotation(sealed) {
-		return nil, nil
+	total.Sealed += res.Sealed
+	total.Opened += res.Opened
+	total.Unreadable += res.Unreadable
+	if total.First == nil {
+		total.First = res.First
 	}
-	return box.Open(sealed)
+	return nil
 }

@@ -22,10 +22,10 @@ func (m *Main) rotateSecrets(ctx context.Context, cfg Config, log *slog.Logger) 
 		return err
 	}
 	defer a.Close()
-	n, err := newDirectory(cfg, a.tenants.DB, box).SealSecrets(ctx, true)
+	res, err := newDirectory(cfg, a.tenants.DB, box).SealSecrets(ctx, true)
 	if err != nil {
-		return fmt.Errorf("secrets rotate (%d sealed again before the error): %w", n, err)
+		return fmt.Errorf("secrets rotate (%d sealed again before the error): %w", res.Sealed, err)
 	}
-	fmt.Fprintf(m.Stdout, "sealed %d secrets with the first key\n", n)
+	fmt.Fprintf(m.Stdout, "sealed %d secrets with the first key\n", res.Sealed)
 	return nil
 }

@@ -84,9 +84,28 @@ func TestSecretsRotate_SealsPlainRowsAndReSealsWithTheNewKey(t *testing.T) {
 		t.Fatalf("%d rows waiting to be sealed after migrate, want 2", n)
 	}
 
+	// serve seals them before it takes requests.
 	c.env["SECRETS_KEY"] = b64(key1)
-	if out := c.mustRun("secrets", "rotate"); !strings.Contains(out, "sealed 2 secrets") {
-		t.Fatalf("rotate printed %q", out)
+	c.env["HTTP_ADDR"] = "127.0.0.1:" + freePort(t)
+	c.env["SMTP_ADDR"] = "127.0.0.1:" + freePort(t)
+	serveCtx, stopServe := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { _, _, err := c.run(serveCtx, "serve"); served <- err }()
+	for countRows(t, db, `SELECT count(*) FROM channel_providers WHERE secret_plain IS NOT NULL`) != 0 {
+		select {
+		case err := <-served:
+			t.Fatalf("serve stopped: %v", err)
+		case <-ctx.Done():
+			t.Fatal("serve did not seal the plain-text secrets")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	stopServe()
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if out := c.mustRun("secrets", "rotate"); !strings.Contains(out, "sealed 0 secrets") {
+		t.Fatalf("rotate after serve sealed them printed %q", out)
 	}
 	sealed := sealedSecrets(t, db)
 	box1, _ := secretbox.New(key1)
@@ -101,9 +120,6 @@ func TestSecretsRotate_SealsPlainRowsAndReSealsWithTheNewKey(t *testing.T) {
 	}
 	if n := countRows(t, db, `SELECT count(*) FROM channel_providers WHERE secret_plain IS NOT NULL`); n != 0 {
 		t.Fatalf("%d rows still hold plain text", n)
-	}
-	if out := c.mustRun("secrets", "rotate"); !strings.Contains(out, "sealed 0 secrets") {
-		t.Fatalf("a second rotate with the same key printed %q", out)
 	}
 
 	// Rotation: key2 first, key1 after; rotate seals again with key2.
@@ -133,6 +149,10 @@ func TestSecretsRotate_SealsPlainRowsAndReSealsWithTheNewKey(t *testing.T) {
 		if _, err := box2.Open(s); err != nil {
 			t.Fatalf("%s after the failed rotate: %v", provider, err)
 		}
+	}
+	// serve refuses to start when no secret opens with its key.
+	if _, _, err := c.run(ctx, "serve"); err == nil || !strings.Contains(err.Error(), "SECRETS_KEY") {
+		t.Fatalf("serve with a wrong key: %v", err)
 	}
 	if _, _, err := c.run(ctx, "secrets", "burn"); err == nil {
 		t.Fatal("cic secrets burn ran")

@@ -117,10 +117,19 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	dir := newDirectory(cfg, a.tenants.DB, box)
-	if n, err := dir.SealSecrets(ctx, false); err != nil {
+	sealing, err := dir.SealSecrets(ctx, false)
+	if err != nil {
 		return fmt.Errorf("seal provider secrets: %w", err)
-	} else if n > 0 {
-		log.Info("sealed provider secrets kept in plain text", "count", n)
+	}
+	if sealing.Sealed > 0 {
+		log.Info("sealed provider secrets kept in plain text", "count", sealing.Sealed)
+	}
+	if sealing.Unreadable > 0 {
+		// None opens: the key is wrong, and every provider webhook would fail.
+		if sealing.Opened == 0 {
+			return fmt.Errorf("no provider secret opens with the configured key (SECRETS_KEY, or the JWT keys it is derived from): %w", sealing.First)
+		}
+		log.Error("provider secrets that no configured key opens", "count", sealing.Unreadable, "first", sealing.First)
 	}
 	if cfg.AllowPrivateOutbound {
 		log.Warn("ALLOW_PRIVATE_OUTBOUND=1: provider API addresses may lead to private and loopback addresses (local stubs only)")
