@@ -56,6 +56,9 @@ func notAllowed(format string, args ...any) error {
 	return fmt.Errorf("%w: %w", cic.Codef(cic.EINVALID, "url_not_allowed", format, args...), ErrNotAllowed)
 }
 
+// lookupTimeout bounds the name lookup of a URL being saved.
+const lookupTimeout = 5 * time.Second
+
 // CheckURL reports whether raw may be called: an absolute https URL
 // without credentials whose host is a public address or a name that
 // resolves only to public addresses. Refusals are EINVALID url_not_allowed.
@@ -77,7 +80,9 @@ func (p *Policy) CheckURL(ctx context.Context, raw string) error {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return nil // checkStatic checked the literal
 	}
-	addrs, err := p.resolver().LookupNetIP(ctx, "ip", host)
+	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	addrs, err := p.resolver().LookupNetIP(lctx, "ip", host)
 	if err != nil || len(addrs) == 0 {
 		return notAllowed("The server name %s could not be resolved.", host)
 	}
