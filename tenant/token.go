@@ -27,6 +27,7 @@ type Keys struct {
 	signing ed25519.PrivateKey
 	kid     string
 	verify  map[string]ed25519.PublicKey
+	seeds   [][]byte // in ring order, for DeriveRing
 }
 
 // NewKeys builds a ring: the first seed signs, all of them verify.
@@ -46,6 +47,7 @@ func NewKeys(seeds ...[]byte) (*Keys, error) {
 			k.signing, k.kid = priv, id
 		}
 		k.verify[id] = pub
+		k.seeds = append(k.seeds, append([]byte(nil), seed...))
 	}
 	return k, nil
 }
@@ -107,6 +109,19 @@ func (k *Keys) Derive(purpose string) []byte {
 	m := hmac.New(sha256.New, k.signing.Seed())
 	m.Write([]byte("cic/derived-secret/" + purpose))
 	return m.Sum(nil)
+}
+
+// DeriveRing returns Derive(purpose) of every key of the ring, the
+// signing key's first: a ring of derived keys (secrets at rest) that
+// rotates with the JWT keys, the old key still opening what it sealed.
+func (k *Keys) DeriveRing(purpose string) [][]byte {
+	out := make([][]byte, 0, len(k.seeds))
+	for _, seed := range k.seeds {
+		m := hmac.New(sha256.New, seed)
+		m.Write([]byte("cic/derived-secret/" + purpose))
+		out = append(out, m.Sum(nil))
+	}
+	return out
 }
 
 func keyID(pub ed25519.PublicKey) string {

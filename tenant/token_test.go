@@ -1,6 +1,7 @@
 package tenant_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -414,5 +415,21 @@ func TestLoadOrCreateKeys_RefusesACorruptFile(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if string(b) != "garbage!\n" {
 		t.Fatal("corrupt key file was overwritten")
+	}
+}
+
+// The ring of derived keys follows the JWT ring: the signing key's is
+// first (and is Derive's), an old key's stays after it.
+func TestKeys_DeriveRingRotatesWithTheRing(t *testing.T) {
+	oldSeed, newSeed := make([]byte, 32), make([]byte, 32)
+	newSeed[0] = 1
+	old, _ := tenant.NewKeys(oldSeed)
+	rotated, _ := tenant.NewKeys(newSeed, oldSeed)
+	ring := rotated.DeriveRing("secrets-at-rest")
+	if len(ring) != 2 || !bytes.Equal(ring[0], rotated.Derive("secrets-at-rest")) || !bytes.Equal(ring[1], old.Derive("secrets-at-rest")) {
+		t.Fatalf("derived ring %x", ring)
+	}
+	if bytes.Equal(ring[0], rotated.DeriveRing("other-purpose")[0]) {
+		t.Fatal("two purposes derive the same key")
 	}
 }

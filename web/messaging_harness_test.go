@@ -50,12 +50,14 @@ func newMsgServer(t testing.TB) *msgServer {
 	ms := &msgServer{API: newAPIStub(t), Registry: &channels.Registry{}}
 	ms.testServer = newServer(t, func(cfg *web.Config) {
 		db := cfg.Tenants.DB
-		ms.Conv, ms.Dir = &conversation.Store{DB: db}, &directory.Directory{DB: db}
+		// The providers' stubs listen on loopback: ALLOW_PRIVATE_OUTBOUND.
+		ms.Conv, ms.Dir = &conversation.Store{DB: db}, &directory.Directory{DB: db, Secrets: testSecrets(t), Outbound: allowPrivate}
 		cfg.Customers, cfg.Conversations, cfg.Directory, cfg.Channels = &customer.Service{DB: db}, ms.Conv, ms.Dir, ms.Registry
 		flow := &messaging.Flow{DB: db, Contacts: cfg.Contacts, Customers: cfg.Customers, Conversations: ms.Conv,
 			Directory: ms.Dir, Log: cfg.Logger}
-		ms.SMS = &sms.Service{Flow: flow, PublicURL: cfg.PublicURL}
-		ms.Social = &social.Service{Flow: flow}
+		hc := allowPrivate.Client(15 * time.Second)
+		ms.SMS = &sms.Service{Flow: flow, PublicURL: cfg.PublicURL, HTTP: hc}
+		ms.Social = &social.Service{Flow: flow, HTTP: hc}
 		ms.Fax = &fax.Service{Flow: flow}
 		cfg.SMS, cfg.Social, cfg.Fax = ms.SMS, ms.Social, ms.Fax
 		ms.Registry.Register(ms.SMS)

@@ -140,7 +140,7 @@ func TestSocial_InboundRoutesJoinsAndRepliesSigned(t *testing.T) {
 		t.Fatalf("refused reply: %v", err)
 	}
 	msgs = ms.messages(t, a.TenantID, contactID)
-	if last := msgs[len(msgs)-1]; last.Status != "failed" || !strings.Contains(last.Error, "recipient unknown") {
+	if last := msgs[len(msgs)-1]; last.Status != "failed" || !strings.Contains(last.Error, "HTTP 400") || strings.Contains(last.Error, "recipient unknown") {
 		t.Fatalf("failed reply %+v", last)
 	}
 	ms.API.setFail(false)

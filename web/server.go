@@ -32,6 +32,7 @@ import (
 	"github.com/cic-platform/cic/channels/sms"
 	"github.com/cic-platform/cic/channels/social"
 	"github.com/cic-platform/cic/channels/voice"
+	"github.com/cic-platform/cic/infra/secretbox"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/routing"
 	"github.com/cic-platform/cic/routing/contacts"
@@ -160,6 +161,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Directory == nil {
 		cfg.Directory = &directory.Directory{DB: cfg.Tenants.DB, InboundDomain: cfg.InboundDomain}
+		if cfg.Tenants.Keys != nil {
+			// As cmd/cic derives them when SECRETS_KEY is unset.
+			box, err := secretbox.New(cfg.Tenants.Keys.DeriveRing("secrets-at-rest")...)
+			if err != nil {
+				return nil, fmt.Errorf("secrets box: %w", err)
+			}
+			cfg.Directory.Secrets = box
+		}
 	}
 	if cfg.Channels == nil {
 		cfg.Channels = &channels.Registry{}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -85,10 +86,12 @@ func newVoiceServer(t testing.TB) *voiceServer {
 	var v *voice.Service
 	var dir *directory.Directory
 	ts := newServer(t, func(cfg *web.Config) {
-		dir = &directory.Directory{DB: cfg.Tenants.DB}
+		// The provider's stub listens on loopback: ALLOW_PRIVATE_OUTBOUND.
+		dir = &directory.Directory{DB: cfg.Tenants.DB, Secrets: testSecrets(t), Outbound: allowPrivate}
 		v = voice.New(cfg.Tenants.DB, cfg.Contacts, dir, cfg.PublicURL,
 			slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		v.HoldSeconds = 1
+		v.HTTP = allowPrivate.Client(15 * time.Second)
 		cfg.Voice, cfg.Directory = v, dir
 		notify := cfg.Contacts.Notify
 		cfg.Contacts.Notify = func(tenantID uuid.UUID, kind string, contactID uuid.UUID, agentID *uuid.UUID) {

@@ -2,7 +2,9 @@
 // mailboxes, phone numbers and social pages, each routed to a queue or,
 // for calls, an IVR menu) and the tenant's credentials at its providers.
 // Addresses are unique platform-wide, so an inbound mail finds its tenant
-// from the recipient alone.
+// from the recipient alone. A provider's secret is kept sealed
+// (infra/secretbox), never in plain text, and its API address is one the
+// outbound policy allows (infra/outbound).
 package directory
 
 import (
@@ -17,6 +19,8 @@ import (
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/channels/customer"
+	"github.com/cic-platform/cic/infra/outbound"
+	"github.com/cic-platform/cic/infra/secretbox"
 	"github.com/cic-platform/cic/tenant"
 )
 
@@ -55,7 +59,15 @@ type Directory struct {
 	// (<name>@<slug>.<InboundDomain>): a tenant may only list addresses
 	// under its own slug there.
 	InboundDomain string
+	// Secrets seals providers' secrets; nil: providers cannot be read or
+	// saved (an internal error), never stored in plain text.
+	Secrets *secretbox.Box
+	// Outbound decides which API addresses may be saved; nil: the strict
+	// policy (https to a public address).
+	Outbound *outbound.Policy
 }
+
+var errNoSecretsBox = errors.New("directory: no secrets key configured")
 
 var (
 	errNoAddress  = cic.Codef(cic.ENOTFOUND, "unknown_address", "No company receives on this address.")
@@ -218,17 +230,37 @@ func (d *Directory) RemoveAddress(ctx context.Context, a tenant.Actor, id uuid.U
 	})
 }
 
-// Provider returns the tenant's account at a provider.
+// Provider returns the tenant's account at a provider, its secret
+// unsealed.
 func (d *Directory) Provider(ctx context.Context, tenantID uuid.UUID, provider string) (Provider, error) {
 	var p Provider
+	var sealed []byte
+	var plain *string
 	err := d.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT provider, account_id, secret, api_base, from_addr, updated_at FROM channel_providers
-			WHERE tenant_id = $1 AND provider = $2`, tenantID, provider).Scan(&p.Provider, &p.AccountID, &p.Secret, &p.APIBase, &p.From, &p.UpdatedAt)
+		return tx.QueryRow(ctx, `SELECT provider, account_id, secret, secret_plain, api_base, from_addr, updated_at FROM channel_providers
+			WHERE tenant_id = $1 AND provider = $2`, tenantID, provider).Scan(&p.Provider, &p.AccountID, &sealed, &plain, &p.APIBase, &p.From, &p.UpdatedAt)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Provider{}, errNoProvider
 	}
-	return p, err
+	if err != nil {
+		return Provider{}, err
+	}
+	switch {
+	case sealed != nil:
+		if d.Secrets == nil {
+			return Provider{}, errNoSecretsBox
+		}
+		secret, err := d.Secrets.Open(sealed)
+		if err != nil {
+			return Provider{}, fmt.Errorf("provider %s secret: %w", provider, err)
+		}
+		p.Secret = string(secret)
+	case plain != nil:
+		// From before secrets were sealed, until SealSecrets seals it.
+		p.Secret = *plain
+	}
+	return p, nil
 }
 
 // Providers lists the tenant's provider accounts (secrets are not shown).
@@ -258,11 +290,25 @@ func (d *Directory) SetProvider(ctx context.Context, a tenant.Actor, p Provider)
 	if p.Secret != "" && (len(p.Secret) < 8 || len(p.Secret) > 500) {
 		return cic.Codef(cic.EINVALID, "invalid_secret", "The secret is 8 to 500 characters.")
 	}
-	if p.APIBase != "" && !strings.HasPrefix(p.APIBase, "https://") && !strings.HasPrefix(p.APIBase, "http://") {
-		return cic.Codef(cic.EINVALID, "invalid_api_base", "The API address starts with https://.")
-	}
 	if len(p.AccountID) > 200 || len(p.APIBase) > 500 || len(p.From) > 320 {
 		return cic.Codef(cic.EINVALID, "invalid_provider", "A provider field is too long.")
+	}
+	// We post the tenant's credentials to api_base and act on its answer:
+	// only https to a public server (checked again at each connection).
+	if p.APIBase != "" {
+		if err := d.Outbound.CheckURL(ctx, p.APIBase); err != nil {
+			return err
+		}
+	}
+	var sealed []byte
+	if p.Secret != "" {
+		if d.Secrets == nil {
+			return errNoSecretsBox
+		}
+		var err error
+		if sealed, err = d.Secrets.Seal([]byte(p.Secret)); err != nil {
+			return fmt.Errorf("seal provider secret: %w", err)
+		}
 	}
 	return d.DB.Tx(ctx, a.TenantID, func(tx pgx.Tx) error {
 		var err error
@@ -276,8 +322,8 @@ func (d *Directory) SetProvider(ctx context.Context, a tenant.Actor, p Provider)
 		} else {
 			_, err = tx.Exec(ctx, `INSERT INTO channel_providers (tenant_id, provider, account_id, secret, api_base, from_addr)
 				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, provider) DO UPDATE SET account_id = EXCLUDED.account_id,
-				secret = EXCLUDED.secret, api_base = EXCLUDED.api_base, from_addr = EXCLUDED.from_addr, updated_at = now()`,
-				a.TenantID, p.Provider, p.AccountID, p.Secret, p.APIBase, p.From)
+				secret = EXCLUDED.secret, secret_plain = NULL, api_base = EXCLUDED.api_base, from_addr = EXCLUDED.from_addr, updated_at = now()`,
+				a.TenantID, p.Provider, p.AccountID, sealed, p.APIBase, p.From)
 		}
 		if err != nil {
 			return fmt.Errorf("set provider: %w", err)

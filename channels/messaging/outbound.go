@@ -51,6 +51,9 @@ func (f *Flow) Send(ctx context.Context, o Outgoing, deliver Deliver) (conversat
 	// context does now: its outcome is recorded regardless.
 	rec := context.WithoutCancel(ctx)
 	if sendErr != nil {
+		// The conversation shows the neutral reason; the provider's own
+		// answer (in the error's chain) goes to the log only.
+		f.Logger().Warn("delivery failed", "tenant", o.Msg.TenantID, "channel", o.Channel, "message", m.ID, "err", sendErr)
 		m.Status, m.Error = conversation.StatusFailed, errorText(sendErr)
 		if err := f.Conversations.SetStatus(rec, o.Msg.TenantID, m.ID, m.Status, m.Error, ""); err != nil {
 			f.Logger().Error("record failed delivery", "tenant", o.Msg.TenantID, "message", m.ID, "err", err)
@@ -67,12 +70,13 @@ func (f *Flow) Send(ctx context.Context, o Outgoing, deliver Deliver) (conversat
 	return m, nil
 }
 
-// errorText is what the conversation shows of a failed delivery.
+// errorText is what the conversation shows of a failed delivery: a
+// domain error's message, never an unclassified error's text.
 func errorText(err error) string {
-	if e, ok := cic.AsError(err); ok {
+	if e, ok := cic.AsError(err); ok && e.Kind != cic.EINTERNAL {
 		return e.Message
 	}
-	return err.Error()
+	return "The message could not be delivered; the details are in the server log."
 }
 
 // Ends are a contact's customer address and ours, as its conversation

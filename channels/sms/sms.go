@@ -12,7 +12,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -37,7 +36,8 @@ type Service struct {
 	// PublicURL is how the provider reaches us (web.Config.PublicURL):
 	// webhook signatures cover it, and status callbacks are sent to it.
 	PublicURL string
-	// HTTP calls the provider's API; nil: a client with a 15 s timeout.
+	// HTTP calls the provider's API at the tenant's api_base: an
+	// outbound.Policy client; nil: the strict one.
 	HTTP *http.Client
 }
 
@@ -55,11 +55,7 @@ func (s *Service) client(p directory.Provider) *twilio.Client {
 	if base == "" {
 		base = twilio.DefaultAPIBase
 	}
-	hc := s.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 15 * time.Second}
-	}
-	return &twilio.Client{APIBase: base, AccountSID: p.AccountID, AuthToken: p.Secret, HTTP: hc}
+	return &twilio.Client{APIBase: base, AccountSID: p.AccountID, AuthToken: p.Secret, HTTP: s.HTTP}
 }
 
 // sender returns the tenant's provider account and the number to send

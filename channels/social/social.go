@@ -26,6 +26,7 @@ import (
 	"github.com/cic-platform/cic/channels/customer"
 	"github.com/cic-platform/cic/channels/directory"
 	"github.com/cic-platform/cic/channels/messaging"
+	"github.com/cic-platform/cic/infra/outbound"
 )
 
 // Channel is this channel's name.
@@ -37,7 +38,8 @@ const MaxText = 20000
 // Service is the social channel of every tenant; it is a channels.Channel.
 type Service struct {
 	Flow *messaging.Flow
-	// HTTP calls the reply API; nil: a client with a 15 s timeout.
+	// HTTP calls the reply API at the tenant's api_base: an
+	// outbound.Policy client; nil: the strict one.
 	HTTP *http.Client
 	// Now is the clock of signatures; nil: time.Now.
 	Now func() time.Time
@@ -82,11 +84,11 @@ func (s *Service) post(ctx context.Context, p directory.Provider, r Reply) (stri
 	messaging.SignRequest(req, p.Secret, body, s.now())
 	hc := s.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: 15 * time.Second}
+		hc = outbound.Strict()
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", cic.Codef(cic.EUNAVAILABLE, "provider_unreachable", "The social provider could not be reached: %v", err)
+		return "", outbound.Unreachable(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -99,7 +101,7 @@ func (s *Service) post(ctx context.Context, p directory.Provider, r Reply) (stri
 		if answer.Error == "" {
 			answer.Error = resp.Status
 		}
-		return "", cic.Codef(cic.EUNAVAILABLE, "provider_refused", "The social provider refused: %.200s", answer.Error)
+		return "", outbound.Answered(resp.StatusCode, answer.Error)
 	}
 	if len(answer.ID) > 200 {
 		answer.ID = ""

@@ -8,16 +8,18 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	cic "github.com/cic-platform/cic"
+	"github.com/cic-platform/cic/infra/outbound"
 )
 
 // DefaultAPIBase is Twilio's API root; a tenant's provider settings (or a
 // test's stub) may name another compatible one.
 const DefaultAPIBase = "https://api.twilio.com"
 
-// Client calls a Twilio-compatible REST API for one account.
+// Client calls a Twilio-compatible REST API for one account. APIBase is
+// the tenant's: HTTP must be an outbound.Policy client (nil: the strict
+// one), and a refusal shows the provider's status, never its text.
 type Client struct {
 	APIBase    string // without the trailing /2010-04-01
 	AccountSID string
@@ -35,7 +37,7 @@ func (c *Client) httpClient() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
-	return &http.Client{Timeout: 15 * time.Second}
+	return outbound.Strict()
 }
 
 // post sends form to /2010-04-01/Accounts/{sid}/{path}.json.
@@ -53,7 +55,7 @@ func (c *Client) post(ctx context.Context, path string, form url.Values) (Resour
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return Resource{}, cic.Codef(cic.EUNAVAILABLE, "provider_unreachable", "The provider could not be reached: %v", err)
+		return Resource{}, outbound.Unreachable(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -65,7 +67,7 @@ func (c *Client) post(ctx context.Context, path string, form url.Values) (Resour
 		if e.Message == "" {
 			e.Message = resp.Status
 		}
-		return Resource{}, cic.Codef(cic.EUNAVAILABLE, "provider_refused", "The provider refused: %s", e.Message)
+		return Resource{}, outbound.Answered(resp.StatusCode, e.Message)
 	}
 	var r Resource
 	if err := json.Unmarshal(body, &r); err != nil || r.SID == "" {

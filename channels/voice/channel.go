@@ -11,6 +11,7 @@ import (
 	"github.com/cic-platform/cic/channels"
 	"github.com/cic-platform/cic/channels/conversation"
 	"github.com/cic-platform/cic/channels/customer"
+	"github.com/cic-platform/cic/infra/outbound"
 	"github.com/cic-platform/cic/routing/contacts"
 	"github.com/cic-platform/cic/tenant"
 )
@@ -101,7 +102,10 @@ func (ch Channel) Start(ctx context.Context, out channels.Outbound) (uuid.UUID, 
 	}
 	res, err := cl.CreateCall(ctx, from, to, s.url(out.TenantID, StepOutbound, q("contact", c.ID.String())), s.url(out.TenantID, StepStatus, nil))
 	if err != nil {
-		if eerr := s.Contacts.AddEvent(ctx, out.TenantID, c.ID, "call_failed", &out.AgentID, map[string]any{"error": err.Error()}); eerr != nil {
+		// The timeline shows the neutral reason; the provider's own answer
+		// goes to the log only.
+		s.Logger.Warn("outbound call failed", "tenant", out.TenantID, "contact", c.ID, "err", err)
+		if eerr := s.Contacts.AddEvent(ctx, out.TenantID, c.ID, "call_failed", &out.AgentID, map[string]any{"error": outbound.Shown(err)}); eerr != nil {
 			s.Logger.Error("note failed call", "tenant", out.TenantID, "contact", c.ID, "err", eerr)
 		}
 		return c.ID, fmt.Errorf("place call: %w", err)

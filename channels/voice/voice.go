@@ -50,8 +50,10 @@ type Service struct {
 	// HoldSeconds is how long a waiting caller stays in one hold loop
 	// before the provider asks again; 0 means 5.
 	HoldSeconds int
-	HTTP        *http.Client
-	Logger      *slog.Logger
+	// HTTP calls the provider's API at the tenant's api_base: an
+	// outbound.Policy client; nil: the strict one.
+	HTTP   *http.Client
+	Logger *slog.Logger
 }
 
 // New wires a Service.

@@ -12,7 +12,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cic-platform/cic/billing"
+	"github.com/cic-platform/cic/channels/directory"
 	"github.com/cic-platform/cic/infra"
+	"github.com/cic-platform/cic/infra/outbound"
+	"github.com/cic-platform/cic/infra/secretbox"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/tenant"
 	"github.com/cic-platform/cic/tenant/seats"
@@ -113,6 +116,41 @@ func loadKeys(cfg Config) (*tenant.Keys, error) {
 		return nil, fmt.Errorf("JWT signing keys %s (set DATA_DIR to a writable folder, or JWT_KEYS): %w", path, err)
 	}
 	return keys, nil
+}
+
+// secretsPurpose names the JWT-derived keys of secrets at rest.
+const secretsPurpose = "secrets-at-rest"
+
+// openSecrets returns the box sealing secrets at rest: SECRETS_KEY when
+// set, else keys derived from the JWT ring (keys, or loadKeys's when
+// nil), which rotate with it: after a new JWT key goes first, run `cic
+// secrets rotate` before the old one is dropped.
+func openSecrets(cfg Config, keys *tenant.Keys) (*secretbox.Box, error) {
+	if cfg.SecretsKey != "" {
+		ks, err := secretbox.ParseKeys(cfg.SecretsKey)
+		if err != nil {
+			return nil, fmt.Errorf("SECRETS_KEY: %w", err)
+		}
+		return secretbox.New(ks...)
+	}
+	if keys == nil {
+		var err error
+		if keys, err = loadKeys(cfg); err != nil {
+			return nil, err
+		}
+	}
+	return secretbox.New(keys.DeriveRing(secretsPurpose)...)
+}
+
+// outboundPolicy is where calls to tenant-given URLs may go.
+func outboundPolicy(cfg Config) *outbound.Policy {
+	return &outbound.Policy{AllowPrivate: cfg.AllowPrivateOutbound}
+}
+
+// newDirectory is the channel directory as serve, demo and `cic secrets`
+// use it: secrets sealed with box, API addresses under the policy.
+func newDirectory(cfg Config, db *tenant.DB, box *secretbox.Box) *directory.Directory {
+	return &directory.Directory{DB: db, InboundDomain: cfg.InboundDomain, Secrets: box, Outbound: outboundPolicy(cfg)}
 }
 
 // Close releases the connections; the caller has stopped using them.

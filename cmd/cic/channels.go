@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"time"
 
 	"github.com/cic-platform/cic/channels"
 	"github.com/cic-platform/cic/channels/conversation"
@@ -25,6 +27,9 @@ type channelDeps struct {
 	// ticker is the routing ticker, not started yet: channels add their
 	// per-tenant sweeps to it.
 	ticker *contacts.Ticker
+	// outbound calls the providers' APIs (tenant-given URLs) under the
+	// outbound policy.
+	outbound *http.Client
 }
 
 // startChannels builds the channels beyond chat, registers them, puts
@@ -32,6 +37,9 @@ type channelDeps struct {
 // returned stop closes those.
 func startChannels(ctx context.Context, d channelDeps, wc *web.Config) (stop func(), err error) {
 	d.directory.InboundDomain = d.cfg.InboundDomain
+	if d.outbound == nil {
+		d.outbound = outboundPolicy(d.cfg).Client(15 * time.Second)
+	}
 	wc.Channels, wc.Customers, wc.Conversations, wc.Directory = d.registry, d.customers, d.conversations, d.directory
 	wc.InboundDomain = d.cfg.InboundDomain
 	var stops []func()

@@ -166,6 +166,7 @@ func TestEndToEnd_EmailThenChatThenCallIsOneCustomer(t *testing.T) {
 	env["SMTP_ADDR"] = "127.0.0.1:" + freePort(t)
 	env["SMTP_RELAY"] = relay.Addr
 	env["INBOUND_DOMAIN"] = "mail.cic.test"
+	env["ALLOW_PRIVATE_OUTBOUND"] = "1" // provider stubs listen on loopback
 	e := startServeAndWorker(t, env)
 	ctx := testenv.Context(t)
 

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"net/http"
-	"time"
 
 	"github.com/cic-platform/cic/channels/fax"
 	"github.com/cic-platform/cic/channels/messaging"
@@ -18,9 +16,10 @@ import (
 func startMessaging(_ context.Context, d channelDeps, wc *web.Config) (func(), error) {
 	flow := &messaging.Flow{DB: d.app.tenants.DB, Contacts: d.contacts, Customers: d.customers,
 		Conversations: d.conversations, Directory: d.directory, Log: d.log.With("component", "messaging")}
-	// One client for the providers' APIs: a slow provider holds a
-	// reply for 15 s at most.
-	hc := &http.Client{Timeout: 15 * time.Second}
+	// One client for the providers' APIs (at the tenants' api_base, so
+	// under the outbound policy): a slow provider holds a reply for 15 s
+	// at most.
+	hc := d.outbound
 	wc.SMS = &sms.Service{Flow: flow, PublicURL: d.cfg.PublicURL, HTTP: hc}
 	wc.Social = &social.Service{Flow: flow, HTTP: hc}
 	wc.Fax = &fax.Service{Flow: flow}

@@ -17,6 +17,7 @@ import (
 func startVoice(_ context.Context, d channelDeps, wc *web.Config) (func(), error) {
 	v := voice.New(d.app.tenants.DB, d.contacts, d.directory, d.cfg.PublicURL, d.log.With("channel", voice.Name))
 	v.Conversations = d.conversations
+	v.HTTP = d.outbound
 	d.registry.Register(voice.Channel{S: v})
 	wc.Voice = v
 	notify := d.contacts.Notify

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cic-platform/cic/billing"
 	"github.com/cic-platform/cic/infra"
+	"github.com/cic-platform/cic/infra/secretbox"
 	"github.com/cic-platform/cic/tenant"
 )
 
@@ -91,6 +92,14 @@ type Config struct {
 	ReportsDir string
 	// ReportsRetention is how long a report and its files are kept.
 	ReportsRetention time.Duration
+	// SecretsKey seals secrets at rest (providers' auth tokens and
+	// webhook secrets): comma-separated base64 32-byte keys, the first
+	// sealing; empty: keys derived from the JWT keys.
+	SecretsKey string
+	// AllowPrivateOutbound lets calls to tenant-given URLs (providers'
+	// API addresses) go to http and private or loopback addresses: tests'
+	// and `make run`'s stubs only.
+	AllowPrivateOutbound bool
 }
 
 // envVar documents one setting, for `cic help` and for LoadConfig.
@@ -123,6 +132,8 @@ var envVars = []envVar{
 	{"OPERATOR_TOKEN", "", "secret of the platform operator (catalogue, failed jobs) at /operator and /api/v1/operator; unset: off"},
 	{"REPORTS_DIR", "", "folder (shared by server and worker) for chargeback report files; unset: kept in PostgreSQL"},
 	{"REPORTS_RETENTION", "90d", "how long chargeback reports and their files are kept (e.g. 90d, 2160h; at least 1h)"},
+	{"SECRETS_KEY", "", "comma-separated base64 32-byte keys sealing provider secrets at rest, first one seals (rotate: new first, then cic secrets rotate); unset: derived from the JWT keys"},
+	{"ALLOW_PRIVATE_OUTBOUND", "0", "1: provider API addresses may be http and private/loopback (local stubs only); 0: https to public addresses only"},
 }
 
 // inboundDomain is a host name of two or more labels (localhost alone
@@ -168,6 +179,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		SelfURL:             strings.TrimRight(get("SELF_URL", ""), "/"),
 		OperatorToken:       get("OPERATOR_TOKEN", ""),
 		ReportsDir:          get("REPORTS_DIR", ""),
+		SecretsKey:          get("SECRETS_KEY", ""),
 	}
 
 	if err := checkPostgresURL(cfg.DatabaseURL); err != nil {
@@ -285,6 +297,18 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if t := cfg.OperatorToken; t != "" && len(t) < 16 {
 		bad("OPERATOR_TOKEN", "at least 16 characters: it guards the price catalogue")
+	}
+	if cfg.SecretsKey != "" {
+		if _, err := secretbox.ParseKeys(cfg.SecretsKey); err != nil {
+			bad("SECRETS_KEY", "%v", err)
+		}
+	}
+	switch v := get("ALLOW_PRIVATE_OUTBOUND", "0"); v {
+	case "1", "true":
+		cfg.AllowPrivateOutbound = true
+	case "0", "false":
+	default:
+		bad("ALLOW_PRIVATE_OUTBOUND", "%q: want 0 or 1", v)
 	}
 	if d, err := parseRetention(get("REPORTS_RETENTION", "90d")); err != nil {
 		bad("REPORTS_RETENTION", "%v", err)

@@ -58,7 +58,11 @@ func seedDemoChannels(ctx context.Context, svc *tenant.Service, cfg Config, log 
 			return fmt.Errorf("demo queue channels: %w", err)
 		}
 	}
-	dir := &directory.Directory{DB: svc.DB, InboundDomain: cfg.InboundDomain}
+	box, err := openSecrets(cfg, nil)
+	if err != nil {
+		return err
+	}
+	dir := newDirectory(cfg, svc.DB, box)
 	for _, p := range []directory.Provider{
 		{Provider: directory.Twilio, AccountID: demoTwilioSID, Secret: demoTwilioToken, From: demoNumber},
 		{Provider: directory.Social, Secret: demoSocialSecret},

@@ -63,6 +63,7 @@ var commands = []struct{ name, help string }{
 	{"serve", "run the HTTP server until SIGINT/SIGTERM"},
 	{"worker", "run the background job worker and scheduler until SIGINT/SIGTERM"},
 	{"demo", "create (or complete) the demo tenant and print its logins; safe to re-run"},
+	{"secrets", "secrets rotate: seal every provider secret again with the first key of SECRETS_KEY (or the JWT keys)"},
 	{"help", "show this help"},
 }
 
@@ -96,11 +97,15 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		m.usage(m.Stdout)
 		return nil
 	case "migrate", "serve", "worker", "demo":
+	case "secrets":
+		if len(args) != 2 || args[1] != "rotate" {
+			return &usageError{errors.New("usage: cic secrets rotate")}
+		}
 	default:
 		m.usage(m.Stderr)
 		return &usageError{fmt.Errorf("unknown command %q", cmd)}
 	}
-	if len(args) > 1 {
+	if len(args) > 1 && cmd != "secrets" {
 		return &usageError{fmt.Errorf("%s takes no arguments (configuration is by environment; see cic help), got %q", cmd, strings.Join(args[1:], " "))}
 	}
 	cfg, err := LoadConfig(m.Getenv)
@@ -115,6 +120,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.serve(ctx, cfg, log)
 	case "worker":
 		return m.worker(ctx, cfg, log)
+	case "secrets":
+		return m.rotateSecrets(ctx, cfg, log)
 	default:
 		return m.demo(ctx, cfg, log)
 	}

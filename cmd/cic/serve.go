@@ -16,7 +16,6 @@ import (
 	"github.com/cic-platform/cic/channels/chat"
 	"github.com/cic-platform/cic/channels/conversation"
 	"github.com/cic-platform/cic/channels/customer"
-	"github.com/cic-platform/cic/channels/directory"
 	"github.com/cic-platform/cic/metering"
 	"github.com/cic-platform/cic/routing"
 	"github.com/cic-platform/cic/routing/contacts"
@@ -114,10 +113,34 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	// The channels beyond chat: e-mail (its SMTP listener), calls, SMS,
 	// social, fax; one customer behind them; the survey after close.
+	// Providers' secrets are sealed; what an older version stored in
+	// plain text is sealed before the first request.
+	box, err := openSecrets(cfg, keys)
+	if err != nil {
+		return err
+	}
+	dir := newDirectory(cfg, a.tenants.DB, box)
+	sealing, err := dir.SealSecrets(ctx, false)
+	if err != nil {
+		return fmt.Errorf("seal provider secrets: %w", err)
+	}
+	if sealing.Sealed > 0 {
+		log.Info("sealed provider secrets kept in plain text", "count", sealing.Sealed)
+	}
+	if sealing.Unreadable > 0 {
+		// None opens: the key is wrong, and every provider webhook would fail.
+		if sealing.Opened == 0 {
+			return fmt.Errorf("no provider secret opens with the configured key (SECRETS_KEY, or the JWT keys it is derived from): %w", sealing.First)
+		}
+		log.Error("provider secrets that no configured key opens", "count", sealing.Unreadable, "first", sealing.First)
+	}
+	if cfg.AllowPrivateOutbound {
+		log.Warn("ALLOW_PRIVATE_OUTBOUND=1: provider API addresses may lead to private and loopback addresses (local stubs only)")
+	}
 	customers := &customer.Service{DB: a.tenants.DB}
 	registry := &channels.Registry{}
 	stopChannels, err := startChannels(ctx, channelDeps{app: a, cfg: cfg, log: log, contacts: contactSvc, customers: customers,
-		conversations: &conversation.Store{DB: a.tenants.DB}, directory: &directory.Directory{DB: a.tenants.DB}, registry: registry,
+		conversations: &conversation.Store{DB: a.tenants.DB}, directory: dir, registry: registry,
 		ticker: ticker}, &wc)
 	if err != nil {
 		return err

@@ -26,6 +26,9 @@ export DATA_DIR=${DATA_DIR:-$DATA}
 # Without Stripe keys, `make run` sells through the built-in local checkout (no card); a real
 # installation without keys and without BILLING_MODE=local sells nothing.
 if [ -z "${STRIPE_SECRET_KEY:-}" ]; then export BILLING_MODE=${BILLING_MODE:-local}; fi
+# A local demo: provider API addresses may point at stubs on this machine (loopback, http).
+# Never set this in production: it lets tenants' provider URLs reach private addresses.
+export ALLOW_PRIVATE_OUTBOUND=${ALLOW_PRIVATE_OUTBOUND:-1}
 
 BIN=$DATA/bin/cic
 log "building $BIN"
