@@ -67,10 +67,15 @@ var DefaultOperatorLimits = OperatorLimits{
 
 // NewOperators returns the operator accounts with production defaults.
 func NewOperators(db *DB, keys *Keys, limiter *Limiter) *Operators {
-	return &Operators{DB: db, Limiter: limiter, Limits: DefaultOperatorLimits, Password: DefaultPasswordParams,
-		TOTPKey: keys.Derive("operator-totp"),
+	o := &Operators{DB: db, Limiter: limiter, Limits: DefaultOperatorLimits, Password: DefaultPasswordParams,
 		PageTTL: 12 * time.Hour, APITTL: 15 * time.Minute, EnrollTTL: 15 * time.Minute, OneTimeTTL: 7 * 24 * time.Hour,
 		Now: time.Now}
+	if keys != nil {
+		// Shared by the replicas that share the signing key; rotating that
+		// key means `cic operator reset` for every operator.
+		o.TOTPKey = keys.Derive("operator-totp")
+	}
+	return o
 }
 
 // Operator is one operator account.

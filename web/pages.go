@@ -30,6 +30,8 @@ type pageData struct {
 	// Heartbeat is how often (s) the page renews the user's seat; 0 for
 	// users without one.
 	Heartbeat int
+	// Lang is the page's language ("de", "en"); empty: English.
+	Lang string
 }
 
 // navItem is one entry of the role-dependent navigation.

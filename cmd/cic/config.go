@@ -78,8 +78,6 @@ type Config struct {
 	// SelfURL is how serve reaches itself (the local checkout's webhook
 	// call); empty: derived from HTTP_ADDR.
 	SelfURL string
-	// OperatorToken opens the platform operator's console and API.
-	OperatorToken string
 	// ReportsDir keeps chargeback report files in this folder (shared by
 	// server and worker replicas); empty keeps them in PostgreSQL.
 	ReportsDir string
@@ -113,7 +111,6 @@ var envVars = []envVar{
 	{"STRIPE_WEBHOOK_SECRET", "", "signing secret of the Stripe webhook endpoint /webhooks/stripe (whsec_...); required with STRIPE_SECRET_KEY"},
 	{"STRIPE_API_BASE", "", "Stripe API base URL instead of https://api.stripe.com (e.g. stripe-mock)"},
 	{"SELF_URL", "", "URL serve reaches itself at, for the local checkout's webhook call; default: from HTTP_ADDR"},
-	{"OPERATOR_TOKEN", "", "secret of the platform operator (catalogue, failed jobs) at /operator and /api/v1/operator; unset: off"},
 	{"REPORTS_DIR", "", "folder (shared by server and worker) for chargeback report files; unset: kept in PostgreSQL"},
 	{"REPORTS_RETENTION", "90d", "how long chargeback reports and their files are kept (e.g. 90d, 2160h; at least 1h)"},
 }
@@ -158,7 +155,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		StripeWebhookSecret: get("STRIPE_WEBHOOK_SECRET", ""),
 		StripeAPIBase:       strings.TrimRight(get("STRIPE_API_BASE", ""), "/"),
 		SelfURL:             strings.TrimRight(get("SELF_URL", ""), "/"),
-		OperatorToken:       get("OPERATOR_TOKEN", ""),
 		ReportsDir:          get("REPORTS_DIR", ""),
 	}
 
@@ -249,8 +245,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			bad(v.key, "%q is not an absolute http(s) URL", v.val)
 		}
 	}
-	if t := cfg.OperatorToken; t != "" && len(t) < 16 {
-		bad("OPERATOR_TOKEN", "at least 16 characters: it guards the price catalogue")
+	// The shared operator secret is gone; a deployment that still sets it
+	// is told so rather than left believing it guards anything.
+	if getenv("OPERATOR_TOKEN") != "" {
+		bad("OPERATOR_TOKEN", "no longer exists: operators are people with accounts now (`cic operator add EMAIL`); unset it")
 	}
 	if d, err := parseRetention(get("REPORTS_RETENTION", "90d")); err != nil {
 		bad("REPORTS_RETENTION", "%v", err)
