@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"image/png"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	cic "github.com/cic-platform/cic"
@@ -118,4 +120,58 @@ func (o *Operators) Enroll(ctx context.Context, enrollToken, password, code stri
 	}
 	op.TOTPEnabled, op.oneTimeUntil, op.totpLastStep = true, nil, step
 	return o.openSession(ctx, op, OperatorPage, o.PageTTL, m, "operator.login", 0)
+}
+
+// EnsureEnrolled creates or repairs an operator with exactly this
+// password and TOTP secret (base32), enrolled. It is for `cic demo`,
+// whose operator's login is printed for everyone to read; real operators
+// come from Add and choose their own.
+func (o *Operators) EnsureEnrolled(ctx context.Context, email, name, password, secret string, m ClientMeta) (Operator, error) {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return Operator{}, err
+	}
+	if name, err = validOperatorName(name); err != nil {
+		return Operator{}, err
+	}
+	if _, err := o.totpKeyURL(email, secret); err != nil {
+		return Operator{}, err
+	}
+	hash, err := hashPassword(o.Password, password)
+	if err != nil {
+		return Operator{}, err
+	}
+	var op Operator
+	err = o.DB.operatorTx(ctx, func(tx pgx.Tx) error {
+		id := uuid.New()
+		if err := tx.QueryRow(ctx, `SELECT id FROM operators WHERE email = $1`, email).Scan(&id); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		sealed, err := o.seal(id, secret)
+		if err != nil {
+			return err
+		}
+		op, err = scanOperator(tx.QueryRow(ctx, `INSERT INTO operators (id, email, name, password_hash, totp_secret, totp_enabled)
+			VALUES ($1, $2, $3, $4, $5, true)
+			ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, password_hash = EXCLUDED.password_hash,
+				totp_secret = EXCLUDED.totp_secret, totp_enabled = true, one_time_until = NULL, active = true
+			RETURNING `+operatorColumns, id, email, name, hash, sealed))
+		if err != nil {
+			return err
+		}
+		if op.ID != id {
+			// Created concurrently since we looked: seal for its id.
+			if sealed, err = o.seal(op.ID, secret); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE operators SET totp_secret = $2 WHERE id = $1`, op.ID, sealed); err != nil {
+				return err
+			}
+		}
+		return operatorAudit(ctx, tx, Operator{Name: "cli"}, m, "operator.seeded", "operator", op.ID.String(), map[string]any{"email": email})
+	})
+	if err != nil {
+		return Operator{}, fmt.Errorf("ensure operator: %w", err)
+	}
+	return op, nil
 }
