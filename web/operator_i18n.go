@@ -40,9 +40,9 @@ var operatorText = map[string]map[string]string{
 	"en": {
 		"title": "Platform operator", "enroll_title": "Set up your operator account",
 		"email": "E-mail", "password": "Password", "code": "Code from the authenticator app", "login": "Log in",
-		"first_time": "First login? Use the one-time password that cic operator add printed and leave the code empty; you then choose your own password and set up the app.",
+		"first_time":   "First login? Use the one-time password that cic operator add printed and leave the code empty; you then choose your own password and set up the app.",
 		"enroll_intro": "Scan the QR code with an authenticator app (or type the secret into it), then choose your password and enter the app's current code.",
-		"secret": "Secret", "link": "Link for the app", "new_password": "New password", "repeat_password": "Repeat the password",
+		"secret":       "Secret", "link": "Link for the app", "new_password": "New password", "repeat_password": "Repeat the password",
 		"finish": "Finish", "logged_in_as": "Logged in as", "leave": "Leave the operator console",
 		"catalogue": "Catalogue", "queues": "Job queues", "tenants": "Tenants", "failed_jobs": "Failed jobs",
 		"findings": "Reconciliation findings", "audit": "Operator audit log", "saved": "Saved; the Stripe sync follows in the background.",
@@ -51,9 +51,9 @@ var operatorText = map[string]map[string]string{
 	"de": {
 		"title": "Plattform-Betrieb", "enroll_title": "Betreiberkonto einrichten",
 		"email": "E-Mail", "password": "Passwort", "code": "Code aus der Authenticator-App", "login": "Anmelden",
-		"first_time": "Erste Anmeldung? Nehmen Sie das Einmalpasswort, das cic operator add ausgegeben hat, und lassen Sie den Code leer; danach wählen Sie Ihr eigenes Passwort und richten die App ein.",
+		"first_time":   "Erste Anmeldung? Nehmen Sie das Einmalpasswort, das cic operator add ausgegeben hat, und lassen Sie den Code leer; danach wählen Sie Ihr eigenes Passwort und richten die App ein.",
 		"enroll_intro": "Scannen Sie den QR-Code mit einer Authenticator-App (oder geben Sie den Schlüssel dort ein), wählen Sie dann Ihr Passwort und geben Sie den aktuellen Code der App ein.",
-		"secret": "Schlüssel", "link": "Link für die App", "new_password": "Neues Passwort", "repeat_password": "Passwort wiederholen",
+		"secret":       "Schlüssel", "link": "Link für die App", "new_password": "Neues Passwort", "repeat_password": "Passwort wiederholen",
 		"finish": "Abschließen", "logged_in_as": "Angemeldet als", "leave": "Betreiberkonsole verlassen",
 		"catalogue": "Katalog", "queues": "Job-Warteschlangen", "tenants": "Mandanten", "failed_jobs": "Fehlgeschlagene Jobs",
 		"findings": "Abgleich mit Stripe", "audit": "Protokoll der Betreiber", "saved": "Gespeichert; der Abgleich mit Stripe folgt im Hintergrund.",
