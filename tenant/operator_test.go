@@ -279,3 +279,30 @@ func TestOperator_TablesHiddenFromTenantTransactions(t *testing.T) {
 		t.Fatalf("audit %+v", entries)
 	}
 }
+
+// TestOperator_OneCodeOpensOneSessionUnderRace: the same code sent by
+// eight concurrent logins opens exactly one session.
+func TestOperator_OneCodeOpensOneSessionUnderRace(t *testing.T) {
+	ops, _, clk := newOperators(t, tenant.OperatorLimits{})
+	c := ctx(t)
+	op, secret := enrolled(t, ops, clk, "olli@platform.example", "Olli")
+	good := code(t, secret, clk)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			_, err := ops.Login(c, tenant.OperatorLogin{Email: op.Email, Password: opPassword, Code: good}, tenant.OperatorAPI, false, opClient)
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range 8 {
+		if err := <-errs; err == nil {
+			ok++
+		} else if cic.ErrorKind(err) != cic.EUNAUTHORIZED {
+			t.Errorf("a replay answered %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d logins with one code, want 1", ok)
+	}
+}
