@@ -182,3 +182,23 @@ func TestOperatorAPI_EditsAreAuditedWithTheOperatorsName(t *testing.T) {
 		t.Fatalf("the console's audit table lacks the edits:\n%s", page)
 	}
 }
+
+// TestOperatorPages_FormsNeedTheCSRFToken: the console's login and
+// enrollment forms are refused without the page's token.
+func TestOperatorPages_FormsNeedTheCSRFToken(t *testing.T) {
+	ts := newServer(t)
+	op := ts.enrollOperator(t, "olga@operators.example", "Olga Operator")
+	b := newBrowserClient(t, ts.listen(t))
+	b.get("/operator")
+	for _, p := range []string{"/operator/login", "/operator/enroll", "/operator/logout", "/operator/seat-prices"} {
+		resp, _ := b.post(p, url.Values{"email": {op.email}, "password": {testOperatorPassword}, "code": {"123456"}})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("POST %s without the CSRF token: %d", p, resp.StatusCode)
+		}
+	}
+	// Without an enrollment cookie the enrollment page sends to the login.
+	resp, page, _ := b.get("/operator/enroll")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/operator" || strings.Contains(page, "totp-secret") {
+		t.Errorf("enrollment without a session: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
