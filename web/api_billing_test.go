@@ -234,9 +234,9 @@ func TestBadInput_BillingAnswers4xx(t *testing.T) {
 		{"webhook without signature", "POST", "/webhooks/stripe", "", `{"id":"evt_1"}`, 400, "bad_signature"},
 		{"operator without token", "GET", "/api/v1/operator/catalog", "", nil, 401, "unauthenticated"},
 		{"operator with a user token", "GET", "/api/v1/operator/catalog", a.Token, nil, 401, "unauthenticated"},
-		{"operator bad tier", "PUT", "/api/v1/operator/catalog/tiers/Bad%20Id", operatorToken, map[string]any{"name": "x", "contacts": 1, "validity_months": 12, "prices": map[string]int{"EUR": 1}}, 400, "invalid_tier_id"},
-		{"operator zero price", "PUT", "/api/v1/operator/catalog/tiers/bundle-1", operatorToken, map[string]any{"name": "x", "contacts": 1, "validity_months": 12, "prices": map[string]int{"EUR": 0}}, 400, "invalid_price"},
-		{"operator bad currency", "PUT", "/api/v1/operator/catalog/seat-prices/EURO", operatorToken, map[string]any{"price_minor": 100}, 400, "invalid_currency"},
+		{"operator bad tier", "PUT", "/api/v1/operator/catalog/tiers/Bad%20Id", ts.operatorToken(t), map[string]any{"name": "x", "contacts": 1, "validity_months": 12, "prices": map[string]int{"EUR": 1}}, 400, "invalid_tier_id"},
+		{"operator zero price", "PUT", "/api/v1/operator/catalog/tiers/bundle-1", ts.operatorToken(t), map[string]any{"name": "x", "contacts": 1, "validity_months": 12, "prices": map[string]int{"EUR": 0}}, 400, "invalid_price"},
+		{"operator bad currency", "PUT", "/api/v1/operator/catalog/seat-prices/EURO", ts.operatorToken(t), map[string]any{"price_minor": 100}, 400, "invalid_currency"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ans := ts.call(t, tc.method, tc.path, tc.token, tc.body).mustStatus(t, tc.want)
@@ -253,23 +253,23 @@ func TestBadInput_BillingAnswers4xx(t *testing.T) {
 func TestOperator_EditsTheCatalogue(t *testing.T) {
 	ts := newServer(t)
 	a := ts.signup(t, "acme")
-	ts.call(t, "PUT", "/api/v1/operator/catalog/tiers/bundle-50k", operatorToken, map[string]any{
+	ts.call(t, "PUT", "/api/v1/operator/catalog/tiers/bundle-50k", ts.operatorToken(t), map[string]any{
 		"name": "50,000 contacts", "contacts": 50000, "validity_months": 6, "active": true, "prices": map[string]int{"EUR": 200000, "usd": 215000},
 	}).mustStatus(t, http.StatusOK)
-	ts.call(t, "PUT", "/api/v1/operator/catalog/seat-prices/EUR", operatorToken, map[string]any{"price_minor": 3500}).mustStatus(t, http.StatusOK)
+	ts.call(t, "PUT", "/api/v1/operator/catalog/seat-prices/EUR", ts.operatorToken(t), map[string]any{"price_minor": 3500}).mustStatus(t, http.StatusOK)
 	cat := ts.call(t, "GET", "/api/v1/catalog", a.Token, nil).mustStatus(t, http.StatusOK)
 	if !bytes.Contains(cat.Body, []byte(`"id":"bundle-50k"`)) || !bytes.Contains(cat.Body, []byte(`"price_minor":3500`)) {
 		t.Fatalf("catalogue after the edit: %s", cat.Body)
 	}
 	// Deactivated: no longer offered, no longer sold.
-	ts.call(t, "PUT", "/api/v1/operator/catalog/tiers/bundle-50k", operatorToken, map[string]any{
+	ts.call(t, "PUT", "/api/v1/operator/catalog/tiers/bundle-50k", ts.operatorToken(t), map[string]any{
 		"name": "50,000 contacts", "contacts": 50000, "validity_months": 6, "active": false, "prices": map[string]int{"EUR": 200000},
 	}).mustStatus(t, http.StatusOK)
 	ts.call(t, "POST", "/api/v1/purchases", a.Token, map[string]any{"tier": "bundle-50k"}).mustStatus(t, http.StatusBadRequest)
-	full := ts.call(t, "GET", "/api/v1/operator/catalog", operatorToken, nil).mustStatus(t, http.StatusOK)
+	full := ts.call(t, "GET", "/api/v1/operator/catalog", ts.operatorToken(t), nil).mustStatus(t, http.StatusOK)
 	if !bytes.Contains(full.Body, []byte(`"active":false`)) {
 		t.Fatalf("operator catalogue: %s", full.Body)
 	}
-	ts.call(t, "GET", "/api/v1/operator/tasks", operatorToken, nil).mustStatus(t, http.StatusOK)
-	ts.call(t, "GET", "/api/v1/operator/findings", operatorToken, nil).mustStatus(t, http.StatusOK)
+	ts.call(t, "GET", "/api/v1/operator/tasks", ts.operatorToken(t), nil).mustStatus(t, http.StatusOK)
+	ts.call(t, "GET", "/api/v1/operator/findings", ts.operatorToken(t), nil).mustStatus(t, http.StatusOK)
 }

@@ -1,11 +1,8 @@
 package web
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,45 +11,99 @@ import (
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/billing"
+	"github.com/cic-platform/cic/tenant"
 )
 
-// The platform operator is not a tenant user: one shared secret,
-// OPERATOR_TOKEN, sent as a bearer token to /api/v1/operator/* or typed
-// into /operator, which then keeps an HttpOnly cookie derived from it
-// (changing the token ends every operator session). Unset, all of it is off.
+// The platform operators are people with accounts (tenant.Operators):
+// POST /api/v1/operator/login with e-mail, password and TOTP code gives a
+// short-lived bearer token for /api/v1/operator/*; the /operator console
+// keeps a session cookie of its own. A tenant user's token opens neither.
 
-const cookieOperator = "cic_operator"
+const (
+	cookieOperator       = "cic_operator"
+	cookieOperatorEnroll = "cic_operator_enroll"
+	localOperator        = "operator"
+)
 
-var errOperatorOff = cic.Codef(cic.EFORBIDDEN, "operator_disabled", "The operator console is off: set OPERATOR_TOKEN to turn it on.")
-var errNotOperator = cic.Codef(cic.EUNAUTHORIZED, "unauthenticated", "Send Authorization: Bearer <OPERATOR_TOKEN>.")
+var errNotOperator = cic.Codef(cic.EUNAUTHORIZED, "unauthenticated", "Log in as an operator (POST /api/v1/operator/login) and send Authorization: Bearer <token>.")
 
-// sameSecret compares in constant time whatever the lengths.
-func sameSecret(a, b string) bool {
-	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
-	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
-}
-
+// requireOperator admits a request with an operator's API token.
 func (s *Server) requireOperator(c *fiber.Ctx) error {
-	if s.cfg.OperatorToken == "" {
-		return errOperatorOff
-	}
 	scheme, token, ok := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || !sameSecret(strings.TrimSpace(token), s.cfg.OperatorToken) {
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return errNotOperator
 	}
+	op, err := s.operators.Authenticate(c.UserContext(), strings.TrimSpace(token), tenant.OperatorAPI)
+	if err != nil {
+		return err
+	}
+	c.Locals(localOperator, op)
 	return c.Next()
 }
 
-// operatorSession is the page cookie's value: an HMAC of the token, so
-// the cookie is not the token itself.
-func (s *Server) operatorSession() string {
-	m := hmac.New(sha256.New, []byte(s.cfg.OperatorToken))
-	m.Write([]byte("cic operator session"))
-	return hex.EncodeToString(m.Sum(nil))
+// isOperatorPage loads the operator of the console's cookie, if any.
+func (s *Server) isOperatorPage(c *fiber.Ctx) bool {
+	if _, ok := operatorOf(c); ok {
+		return true
+	}
+	tok := c.Cookies(cookieOperator)
+	if tok == "" {
+		return false
+	}
+	op, err := s.operators.Authenticate(c.UserContext(), tok, tenant.OperatorPage)
+	if err != nil {
+		return false
+	}
+	c.Locals(localOperator, op)
+	return true
 }
 
-func (s *Server) isOperatorPage(c *fiber.Ctx) bool {
-	return s.cfg.OperatorToken != "" && sameSecret(c.Cookies(cookieOperator), s.operatorSession())
+func (s *Server) apiOperatorLogin(c *fiber.Ctx) error {
+	var in tenant.OperatorLogin
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	sess, err := s.operators.Login(c.UserContext(), in, tenant.OperatorAPI, false, clientMeta(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"token": sess.Token, "token_type": "Bearer", "expires_at": sess.ExpiresAt,
+		"operator": fiber.Map{"email": sess.Operator.Email, "name": sess.Operator.Name}})
+}
+
+func (s *Server) apiOperatorLogout(c *fiber.Ctx) error {
+	_, token, _ := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
+	if err := s.operators.Logout(c.UserContext(), strings.TrimSpace(token)); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *Server) apiOperatorAudit(c *fiber.Ctx) error {
+	limit, err := queryLimit(c, 50, 200)
+	if err != nil {
+		return err
+	}
+	var before int64
+	if v := c.Query("before"); v != "" {
+		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 1 {
+			return cic.Codef(cic.EINVALID, "invalid_cursor", "before must be the id of an audit entry.")
+		}
+	}
+	es, err := s.operators.ListAudit(c.UserContext(), before, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"entries": es})
+}
+
+// auditOperator records the logged-in operator's edit. The edit has
+// committed by then: a failed record is logged, not answered.
+func (s *Server) auditOperator(c *fiber.Ctx, action, targetType, targetID string, details map[string]any) {
+	op, _ := operatorOf(c)
+	if err := s.operators.Audit(c.UserContext(), op, clientMeta(c), action, targetType, targetID, details); err != nil {
+		s.log.ErrorContext(c.UserContext(), "operator audit", "err", err, "action", action, "operator", op.Email)
+	}
 }
 
 func (s *Server) apiOperatorCatalog(c *fiber.Ctx) error {
@@ -73,6 +124,7 @@ func (s *Server) apiOperatorPutTier(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.auditTier(c, t)
 	s.syncCatalogSoon(c)
 	return c.JSON(t)
 }
@@ -89,12 +141,18 @@ func (s *Server) apiOperatorPutSeatPrice(c *fiber.Ctx) error {
 	if err := s.cfg.Billing.PutSeatPrice(c.UserContext(), c.Params("currency"), in.PriceMinor); err != nil {
 		return err
 	}
+	s.auditOperator(c, "catalog.seat_price_put", "seat_price", strings.ToUpper(c.Params("currency")), map[string]any{"price_minor": in.PriceMinor})
 	s.syncCatalogSoon(c)
 	cat, err := s.cfg.Billing.ListCatalog(c.UserContext())
 	if err != nil {
 		return err
 	}
 	return c.JSON(cat)
+}
+
+func (s *Server) auditTier(c *fiber.Ctx, t billing.CatalogTier) {
+	s.auditOperator(c, "catalog.tier_put", "catalog_tier", t.ID, map[string]any{"name": t.Name, "contacts": t.Contacts,
+		"validity_months": t.ValidityMonths, "active": t.Active, "prices": t.Prices})
 }
 
 // syncCatalogSoon queues the Stripe sync of an edit; if that fails the

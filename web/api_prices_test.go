@@ -92,12 +92,12 @@ func TestPrices_NegotiatedOveragePriceIsTheOperators(t *testing.T) {
 		{"/api/v1/operator/tenants/" + uuid.NewString() + "/overage-price", `{"price_minor":2}`, 404, "not_found"},
 		{"/api/v1/operator/tenants/not-a-uuid/overage-price", `{"price_minor":2}`, 404, "not_found"},
 	} {
-		if ans := ts.call(t, "PUT", c.path, operatorToken, c.body).mustStatus(t, c.status); ans.errCode() != c.code {
+		if ans := ts.call(t, "PUT", c.path, ts.operatorToken(t), c.body).mustStatus(t, c.status); ans.errCode() != c.code {
 			t.Errorf("%s %s: %s", c.path, c.body, ans.Body)
 		}
 	}
 
-	set := ts.call(t, "PUT", path, operatorToken, map[string]any{"price_minor": 2}).mustStatus(t, http.StatusOK)
+	set := ts.call(t, "PUT", path, ts.operatorToken(t), map[string]any{"price_minor": 2}).mustStatus(t, http.StatusOK)
 	if num(set, "overage_price_minor") != 2 || set.str("overage_price_source") != "negotiated" || set.str("currency") != "EUR" {
 		t.Fatalf("set: %s", set.Body)
 	}
@@ -117,7 +117,7 @@ func TestPrices_NegotiatedOveragePriceIsTheOperators(t *testing.T) {
 	}
 	// Audited in the tenant's log, with the operator's name.
 	audit := ts.call(t, "GET", "/api/v1/audit", a.Token, nil).mustStatus(t, http.StatusOK)
-	if !bytes.Contains(audit.Body, []byte(`"billing.overage_price_negotiated"`)) || !bytes.Contains(audit.Body, []byte(`"operator":"operator"`)) {
+	if !bytes.Contains(audit.Body, []byte(`"billing.overage_price_negotiated"`)) || !bytes.Contains(audit.Body, []byte(`"operator":"Olga Operator"`)) {
 		t.Fatalf("audit: %s", audit.Body)
 	}
 	if audit := ts.call(t, "GET", "/api/v1/audit", b.Token, nil); bytes.Contains(audit.Body, []byte("overage_price")) {
@@ -131,7 +131,7 @@ func TestPrices_NegotiatedOveragePriceIsTheOperators(t *testing.T) {
 	}
 
 	// Back to the catalogue.
-	del := ts.call(t, "DELETE", path, operatorToken, nil).mustStatus(t, http.StatusOK)
+	del := ts.call(t, "DELETE", path, ts.operatorToken(t), nil).mustStatus(t, http.StatusOK)
 	if num(del, "overage_price_minor") != 5 || del.str("overage_price_source") != "catalogue" {
 		t.Fatalf("delete: %s", del.Body)
 	}
@@ -147,12 +147,12 @@ func TestPrices_OperatorEditsTheCatalogueOverageRate(t *testing.T) {
 	a := ts.signup(t, "acme")
 	ts.call(t, "PUT", "/api/v1/operator/catalog/overage-prices/EUR", a.Token, map[string]any{"price_minor": 1}).mustStatus(t, http.StatusUnauthorized)
 	for body, code := range map[string]string{`{"price_minor":0}`: "invalid_price", `{"price_minor":true}`: "invalid_json"} {
-		if ans := ts.call(t, "PUT", "/api/v1/operator/catalog/overage-prices/EUR", operatorToken, body).mustStatus(t, http.StatusBadRequest); ans.errCode() != code {
+		if ans := ts.call(t, "PUT", "/api/v1/operator/catalog/overage-prices/EUR", ts.operatorToken(t), body).mustStatus(t, http.StatusBadRequest); ans.errCode() != code {
 			t.Errorf("%s: %s", body, ans.Body)
 		}
 	}
-	ts.call(t, "PUT", "/api/v1/operator/catalog/overage-prices/EURO", operatorToken, map[string]any{"price_minor": 3}).mustStatus(t, http.StatusBadRequest)
-	cat := ts.call(t, "PUT", "/api/v1/operator/catalog/overage-prices/eur", operatorToken, map[string]any{"price_minor": 7}).mustStatus(t, http.StatusOK)
+	ts.call(t, "PUT", "/api/v1/operator/catalog/overage-prices/EURO", ts.operatorToken(t), map[string]any{"price_minor": 3}).mustStatus(t, http.StatusBadRequest)
+	cat := ts.call(t, "PUT", "/api/v1/operator/catalog/overage-prices/eur", ts.operatorToken(t), map[string]any{"price_minor": 7}).mustStatus(t, http.StatusOK)
 	if !bytes.Contains(cat.Body, []byte(`"overage_prices":{`)) || !bytes.Contains(cat.Body, []byte(`"EUR":7`)) {
 		t.Fatalf("catalogue: %s", cat.Body)
 	}

@@ -42,10 +42,10 @@ type testServer struct {
 	// tests that seed contacts without the API.
 	Setup    *setup.Service
 	Contacts *contacts.Service
+	// Operators are the operator accounts; operatorToken logs one in.
+	Operators *tenant.Operators
+	op        testOperator
 }
-
-// operatorToken opens the operator API in tests.
-const operatorToken = "op-secret-for-tests"
 
 // newServer builds the test server; opts may change its configuration
 // (e.g. PublicURL) before it is built.
@@ -73,8 +73,10 @@ func newServer(t testing.TB, opts ...func(*web.Config)) *testServer {
 	routingSetup := &setup.Service{DB: svc.DB}
 	contactSvc := contacts.New(svc.DB, routing.New(rdb, prefix), routingSetup, meter, nil)
 	contactSvc.Notify = live.NewPublisher(rdb, prefix, nil).Notify
+	ops := tenant.NewOperators(svc.DB, svc.Keys, svc.Limiter)
+	ops.Password = tenant.FastPasswordParams
 	cfg := web.Config{Tenants: svc, Pool: db.App, Redis: rdb, PublicURL: "http://cic.test", RedisPrefix: prefix, BodyLimit: 64 << 10,
-		Meter: meter, Seats: seatSvc, Billing: bill, OperatorToken: operatorToken, Setup: routingSetup, Contacts: contactSvc,
+		Meter: meter, Seats: seatSvc, Billing: bill, Operators: ops, Setup: routingSetup, Contacts: contactSvc,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	for _, o := range opts {
 		o(&cfg)
@@ -83,7 +85,8 @@ func newServer(t testing.TB, opts ...func(*web.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{Server: srv, Tenants: svc, DB: db, Rdb: rdb, Meter: meter, Seats: seatSvc, Billing: bill, Setup: routingSetup, Contacts: contactSvc}
+	return &testServer{Server: srv, Tenants: svc, DB: db, Rdb: rdb, Meter: meter, Seats: seatSvc, Billing: bill, Setup: routingSetup, Contacts: contactSvc,
+		Operators: ops}
 }
 
 // answer is a decoded response.

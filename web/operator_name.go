@@ -1,9 +1,21 @@
 package web
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"github.com/gofiber/fiber/v2"
 
-// operatorName is who the operator behind this request is, for the audit
-// log. Until operators are people (issue #15, item 12, which replaces this
-// file with the signed-in operator's identity) there is one shared token,
-// so every operator is "operator".
-func operatorName(c *fiber.Ctx) string { return "operator" }
+	"github.com/cic-platform/cic/tenant"
+)
+
+// operatorOf is the operator logged in on this request (API token or
+// console cookie), once requireOperator or isOperatorPage admitted it.
+func operatorOf(c *fiber.Ctx) (tenant.Operator, bool) {
+	op, ok := c.Locals(localOperator).(tenant.Operator)
+	return op, ok
+}
+
+// operatorName is the logged-in operator's name, for audit records; empty
+// when no operator is logged in.
+func operatorName(c *fiber.Ctx) string {
+	op, _ := operatorOf(c)
+	return op.Name
+}

@@ -41,7 +41,7 @@ func TestOperator_TenantsAndJobQueues(t *testing.T) {
 	ts.call(t, "GET", "/api/v1/operator/tenants", a.Token, nil).mustStatus(t, http.StatusUnauthorized)
 	ts.call(t, "GET", "/api/v1/operator/queues", "", nil).mustStatus(t, http.StatusUnauthorized)
 
-	list := ts.call(t, "GET", "/api/v1/operator/tenants", operatorToken, nil).mustStatus(t, http.StatusOK)
+	list := ts.call(t, "GET", "/api/v1/operator/tenants", ts.operatorToken(t), nil).mustStatus(t, http.StatusOK)
 	for _, slug := range []string{`"slug":"acme"`, `"slug":"beta"`} {
 		if !bytes.Contains(list.Body, []byte(slug)) {
 			t.Errorf("tenant list lacks %s: %s", slug, list.Body)
@@ -51,9 +51,9 @@ func TestOperator_TenantsAndJobQueues(t *testing.T) {
 	if bytes.Index(list.Body, []byte(`"slug":"beta"`)) > bytes.Index(list.Body, []byte(`"slug":"acme"`)) {
 		t.Errorf("tenants not newest first: %s", list.Body)
 	}
-	ts.call(t, "GET", "/api/v1/operator/tenants?before=yesterday", operatorToken, nil).mustStatus(t, http.StatusBadRequest)
+	ts.call(t, "GET", "/api/v1/operator/tenants?before=yesterday", ts.operatorToken(t), nil).mustStatus(t, http.StatusBadRequest)
 
-	qs := ts.call(t, "GET", "/api/v1/operator/queues", operatorToken, nil).mustStatus(t, http.StatusOK)
+	qs := ts.call(t, "GET", "/api/v1/operator/queues", ts.operatorToken(t), nil).mustStatus(t, http.StatusOK)
 	var found bool
 	for _, q := range qs.JSON["queues"].([]any) {
 		m := q.(map[string]any)
@@ -68,13 +68,13 @@ func TestOperator_TenantsAndJobQueues(t *testing.T) {
 		t.Errorf("queue %s not listed: %s", queue, qs.Body)
 	}
 
-	// The page shows the same, once the operator has typed the token.
+	// The page shows the same, once the operator has logged in.
 	b := newBrowserClient(t, ts.listen(t))
 	_, page, csrf := b.get("/operator")
 	if strings.Contains(page, `id="tenants"`) {
-		t.Fatal("the operator page shows tenants before the token is given")
+		t.Fatal("the operator page shows tenants before the operator logs in")
 	}
-	if resp, body := b.post("/operator/login", url.Values{"_csrf": {csrf}, "token": {operatorToken}}); resp.StatusCode != http.StatusSeeOther {
+	if resp, body := b.post("/operator/login", url.Values{"_csrf": {csrf}, "email": {ts.op.email}, "password": {testOperatorPassword}, "code": {ts.op.nextCode(t)}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("operator login: %d %s", resp.StatusCode, body)
 	}
 	_, page, _ = b.get("/operator")

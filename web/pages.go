@@ -33,6 +33,8 @@ type pageData struct {
 	// Dunning is the tenant's failed subscription payment, shown as a
 	// banner to those who see billing; nil: none.
 	Dunning *billing.DunningNotice
+	// Lang is the page's language ("de", "en"); empty: English.
+	Lang string
 }
 
 // navItem is one entry of the role-dependent navigation.

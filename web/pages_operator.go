@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"html/template"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,8 +16,11 @@ import (
 )
 
 type operatorView struct {
-	Enabled  bool
 	LoggedIn bool
+	Operator tenant.Operator
+	Lang     string
+	T        map[string]string
+	Audit    []tenant.OperatorAuditEntry
 	Catalog  billing.FullCatalog
 	Tasks    []failedTask
 	Findings []billing.Finding
@@ -41,11 +45,17 @@ func pricesText(m map[string]int64) string {
 func init() { pageFuncs["pricesText"] = pricesText }
 
 func (s *Server) operatorPage(c *fiber.Ctx) error {
-	return s.renderOperator(c, pageData{Notice: map[string]string{"saved": "Saved; the Stripe sync follows in the background."}[c.Query("done")]}, nil)
+	d := pageData{}
+	if c.Query("done") == "saved" {
+		d.Notice = operatorText[pageLang(c)]["saved"]
+	}
+	return s.renderOperator(c, d, nil)
 }
 
 func (s *Server) renderOperator(c *fiber.Ctx, d pageData, err error) error {
-	v := operatorView{Enabled: s.cfg.OperatorToken != "", LoggedIn: s.isOperatorPage(c)}
+	lang := pageLang(c)
+	v := operatorView{LoggedIn: s.isOperatorPage(c), Lang: lang, T: operatorText[lang]}
+	v.Operator, _ = operatorOf(c)
 	if v.LoggedIn && s.cfg.Billing != nil {
 		var lerr error
 		if v.Catalog, lerr = s.cfg.Billing.ListCatalog(c.UserContext()); lerr != nil {
@@ -66,27 +76,98 @@ func (s *Server) renderOperator(c *fiber.Ctx, d pageData, err error) error {
 		if v.Tenants, lerr = s.cfg.Tenants.DB.ListTenants(c.UserContext(), operatorTenantsPage, nil); lerr != nil {
 			return lerr
 		}
+		if v.Audit, lerr = s.operators.ListAudit(c.UserContext(), 0, 20); lerr != nil {
+			return lerr
+		}
 	}
-	d.Title, d.Data = "Platform operator", v
+	d.Title, d.Data, d.Lang = v.T["title"], v, lang
 	if err != nil {
-		return s.pageError(c, "operator", d, err)
+		st, _, _ := classify(err)
+		if st >= 500 {
+			return err
+		}
+		d.Error = operatorError(lang, err)
+		return s.renderStatus(c, st, "operator", d)
 	}
 	return s.render(c, "operator", d)
 }
 
+// operatorLoginSubmit logs an operator in on the console: with e-mail,
+// password and code into the console; with the one-time password into
+// the enrollment.
 func (s *Server) operatorLoginSubmit(c *fiber.Ctx) error {
-	if s.cfg.OperatorToken == "" {
-		return errOperatorOff
+	in := tenant.OperatorLogin{Email: c.FormValue("email"), Password: c.FormValue("password"), Code: c.FormValue("code")}
+	sess, err := s.operators.Login(c.UserContext(), in, tenant.OperatorPage, true, clientMeta(c))
+	if err != nil {
+		return s.renderOperator(c, pageData{Form: map[string]string{"email": in.Email}}, err)
 	}
-	if !sameSecret(c.FormValue("token"), s.cfg.OperatorToken) {
-		return s.renderOperator(c, pageData{}, cic.Codef(cic.EUNAUTHORIZED, "invalid_credentials", "That is not the operator token."))
+	if sess.Kind == tenant.OperatorEnroll {
+		s.setCookie(c, cookieOperatorEnroll, sess.Token, time.Until(sess.ExpiresAt))
+		return c.Redirect("/operator/enroll", fiber.StatusSeeOther)
 	}
-	s.setCookie(c, cookieOperator, s.operatorSession(), 12*time.Hour)
+	s.setCookie(c, cookieOperator, sess.Token, time.Until(sess.ExpiresAt))
 	return c.Redirect("/operator", fiber.StatusSeeOther)
 }
 
 func (s *Server) operatorLogoutSubmit(c *fiber.Ctx) error {
+	if err := s.operators.Logout(c.UserContext(), c.Cookies(cookieOperator)); err != nil {
+		return err
+	}
 	s.setCookie(c, cookieOperator, "", -time.Hour)
+	return c.Redirect("/operator", fiber.StatusSeeOther)
+}
+
+type operatorEnrollView struct {
+	Lang       string
+	T          map[string]string
+	Enrollment tenant.OperatorEnrollment
+	// QR is the enrollment's data: URL, which the template would
+	// otherwise refuse as an unsafe URL (we made it: it is a PNG).
+	QR template.URL
+}
+
+// operatorEnrollPage shows the secret for the authenticator app and asks
+// for the operator's own password and a first code.
+func (s *Server) operatorEnrollPage(c *fiber.Ctx) error {
+	return s.renderEnroll(c, nil)
+}
+
+func (s *Server) renderEnroll(c *fiber.Ctx, err error) error {
+	lang := pageLang(c)
+	e, eerr := s.operators.Enrollment(c.UserContext(), c.Cookies(cookieOperatorEnroll))
+	if eerr != nil {
+		if cic.ErrorKind(eerr) == cic.EUNAUTHORIZED {
+			return c.Redirect("/operator", fiber.StatusSeeOther)
+		}
+		return eerr
+	}
+	d := pageData{Title: operatorText[lang]["enroll_title"], Lang: lang,
+		Data: operatorEnrollView{Lang: lang, T: operatorText[lang], Enrollment: e, QR: template.URL(e.QR)}}
+	if err != nil {
+		st, _, _ := classify(err)
+		if st >= 500 {
+			return err
+		}
+		d.Error = operatorError(lang, err)
+		return s.renderStatus(c, st, "operator_enroll", d)
+	}
+	return s.render(c, "operator_enroll", d)
+}
+
+func (s *Server) operatorEnrollSubmit(c *fiber.Ctx) error {
+	tok := c.Cookies(cookieOperatorEnroll)
+	if c.FormValue("password") != c.FormValue("password2") {
+		return s.renderEnroll(c, cic.Codef(cic.EINVALID, "password_mismatch", "The two passwords differ."))
+	}
+	sess, err := s.operators.Enroll(c.UserContext(), tok, c.FormValue("password"), c.FormValue("code"), clientMeta(c))
+	if cic.ErrorKind(err) == cic.EUNAUTHORIZED {
+		return c.Redirect("/operator", fiber.StatusSeeOther)
+	}
+	if err != nil {
+		return s.renderEnroll(c, err)
+	}
+	s.setCookie(c, cookieOperatorEnroll, "", -time.Hour)
+	s.setCookie(c, cookieOperator, sess.Token, time.Until(sess.ExpiresAt))
 	return c.Redirect("/operator", fiber.StatusSeeOther)
 }
 
@@ -118,11 +199,12 @@ func (s *Server) operatorTierSubmit(c *fiber.Ctx) error {
 		}
 		prices[strings.ToUpper(strings.TrimSpace(cur))] = n
 	}
-	_, err = s.cfg.Billing.PutTier(c.UserContext(), billing.CatalogTier{ID: c.FormValue("id"), Name: c.FormValue("name"),
+	t, err := s.cfg.Billing.PutTier(c.UserContext(), billing.CatalogTier{ID: c.FormValue("id"), Name: c.FormValue("name"),
 		Contacts: contacts, ValidityMonths: months, Active: c.FormValue("active") != "", Prices: prices})
 	if err != nil {
 		return s.renderOperator(c, pageData{}, err)
 	}
+	s.auditTier(c, t)
 	s.syncCatalogSoon(c)
 	return c.Redirect("/operator?done=saved", fiber.StatusSeeOther)
 }
@@ -138,6 +220,7 @@ func (s *Server) operatorSeatPriceSubmit(c *fiber.Ctx) error {
 	if err := s.cfg.Billing.PutSeatPrice(c.UserContext(), c.FormValue("currency"), n); err != nil {
 		return s.renderOperator(c, pageData{}, err)
 	}
+	s.auditOperator(c, "catalog.seat_price_put", "seat_price", strings.ToUpper(strings.TrimSpace(c.FormValue("currency"))), map[string]any{"price_minor": n})
 	s.syncCatalogSoon(c)
 	return c.Redirect("/operator?done=saved", fiber.StatusSeeOther)
 }

@@ -44,6 +44,8 @@ func (s *Server) pageRoutes() {
 	app.Get("/operator", csrf, s.operatorPage)
 	app.Post("/operator/login", csrf, s.operatorLoginSubmit)
 	app.Post("/operator/logout", csrf, s.operatorLogoutSubmit)
+	app.Get("/operator/enroll", csrf, s.operatorEnrollPage)
+	app.Post("/operator/enroll", csrf, s.operatorEnrollSubmit)
 	app.Post("/operator/tiers", csrf, bill, s.operatorTierSubmit)
 	app.Post("/operator/seat-prices", csrf, bill, s.operatorSeatPriceSubmit)
 }

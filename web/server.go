@@ -71,9 +71,10 @@ type Config struct {
 	// its signed event to SelfURL/webhooks/stripe); empty: the address of
 	// the request that pays.
 	SelfURL string
-	// OperatorToken opens the platform operator's API and page (catalogue,
-	// failed jobs); empty turns them off.
-	OperatorToken string
+	// Operators are the platform operators' accounts, for /operator and
+	// /api/v1/operator/*; nil builds them on Tenants (its database, keys,
+	// limiter and password costs).
+	Operators *tenant.Operators
 	// Jobs reads the job queue for the operator (archived tasks); nil: no
 	// job listing.
 	Jobs *asynq.Inspector
@@ -123,6 +124,8 @@ type Server struct {
 	pages   map[string]*template.Template
 	secure  bool
 	metrics *httpMetrics
+	// operators is cfg.Operators.
+	operators *tenant.Operators
 	// api is the /api/v1 group, for routes registered outside routes().
 	api fiber.Router
 }
@@ -180,7 +183,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Reports != nil && len(cfg.Reports.Links.Key) == 0 && cfg.Tenants.Keys != nil {
 		cfg.Reports.Links.Key = cfg.Tenants.Keys.Derive("report-download-links")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	if cfg.Operators == nil {
+		cfg.Operators = tenant.NewOperators(cfg.Tenants.DB, cfg.Tenants.Keys, cfg.Tenants.Limiter)
+		cfg.Operators.Password = cfg.Tenants.Password
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, operators: cfg.Operators}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Scheme == "https" {
 		s.secure = true
 	}
@@ -284,6 +291,9 @@ func (s *Server) routes() {
 	api.Get("/billing/invoices", bearer, bill, s.apiListInvoices)
 	api.Post("/billing/portal", bearer, bill, s.apiPortal)
 	op := s.requireOperator
+	api.Post("/operator/login", s.apiOperatorLogin)
+	api.Post("/operator/logout", op, s.apiOperatorLogout)
+	api.Get("/operator/audit", op, s.apiOperatorAudit)
 	api.Get("/operator/catalog", op, bill, s.apiOperatorCatalog)
 	api.Put("/operator/catalog/tiers/:tier", op, bill, s.apiOperatorPutTier)
 	api.Put("/operator/catalog/seat-prices/:currency", op, bill, s.apiOperatorPutSeatPrice)

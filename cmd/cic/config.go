@@ -85,8 +85,6 @@ type Config struct {
 	// SelfURL is how serve reaches itself (the local checkout's webhook
 	// call); empty: derived from HTTP_ADDR.
 	SelfURL string
-	// OperatorToken opens the platform operator's console and API.
-	OperatorToken string
 	// ReportsDir keeps chargeback report files in this folder (shared by
 	// server and worker replicas); empty keeps them in PostgreSQL.
 	ReportsDir string
@@ -129,7 +127,6 @@ var envVars = []envVar{
 	{"STRIPE_WEBHOOK_SECRET", "", "signing secret of the Stripe webhook endpoint /webhooks/stripe (whsec_...); required with STRIPE_SECRET_KEY"},
 	{"STRIPE_API_BASE", "", "Stripe API base URL instead of https://api.stripe.com (e.g. stripe-mock)"},
 	{"SELF_URL", "", "URL serve reaches itself at, for the local checkout's webhook call; default: from HTTP_ADDR"},
-	{"OPERATOR_TOKEN", "", "secret of the platform operator (catalogue, failed jobs) at /operator and /api/v1/operator; unset: off"},
 	{"REPORTS_DIR", "", "folder (shared by server and worker) for chargeback report files; unset: kept in PostgreSQL"},
 	{"REPORTS_RETENTION", "90d", "how long chargeback reports and their files are kept (e.g. 90d, 2160h; at least 1h)"},
 	{"SECRETS_KEY", "", "comma-separated base64 32-byte keys sealing provider secrets at rest, first one seals (rotate: new first, then cic secrets rotate); unset: derived from the JWT keys"},
@@ -177,7 +174,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		StripeWebhookSecret: get("STRIPE_WEBHOOK_SECRET", ""),
 		StripeAPIBase:       strings.TrimRight(get("STRIPE_API_BASE", ""), "/"),
 		SelfURL:             strings.TrimRight(get("SELF_URL", ""), "/"),
-		OperatorToken:       get("OPERATOR_TOKEN", ""),
 		ReportsDir:          get("REPORTS_DIR", ""),
 		SecretsKey:          get("SECRETS_KEY", ""),
 	}
@@ -295,8 +291,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			bad(v.key, "%q is not an absolute http(s) URL", v.val)
 		}
 	}
-	if t := cfg.OperatorToken; t != "" && len(t) < 16 {
-		bad("OPERATOR_TOKEN", "at least 16 characters: it guards the price catalogue")
+	// The shared operator secret is gone; a deployment that still sets it
+	// is told so rather than left believing it guards anything.
+	if getenv("OPERATOR_TOKEN") != "" {
+		bad("OPERATOR_TOKEN", "no longer exists: operators are people with accounts now (`cic operator add EMAIL`); unset it")
 	}
 	if cfg.SecretsKey != "" {
 		if _, err := secretbox.ParseKeys(cfg.SecretsKey); err != nil {

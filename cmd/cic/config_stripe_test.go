@@ -10,7 +10,7 @@ import (
 
 func TestLoadConfigStripe(t *testing.T) {
 	cfg, err := LoadConfig(envOf(nil))
-	if err != nil || cfg.StripeSecretKey != "" || cfg.OperatorToken != "" || cfg.BillingMode != billing.ModeOff {
+	if err != nil || cfg.StripeSecretKey != "" || cfg.BillingMode != billing.ModeOff {
 		t.Fatalf("defaults: %+v, %v (no key, no BILLING_MODE: billing off)", cfg, err)
 	}
 	if b := newBilling(cfg, nil, tenant.GenerateKeys(), nil); b.Mode() != billing.ModeOff || b.WebhookSecret != "" {
@@ -21,10 +21,10 @@ func TestLoadConfigStripe(t *testing.T) {
 	}
 	cfg, err = LoadConfig(envOf(map[string]string{
 		"STRIPE_SECRET_KEY": "sk_test_abc", "STRIPE_WEBHOOK_SECRET": "whsec_abc", "STRIPE_API_BASE": "http://127.0.0.1:12111/",
-		"SELF_URL": "http://10.0.0.5:8080/", "OPERATOR_TOKEN": "a-long-operator-secret", "HTTP_ADDR": "0.0.0.0:9000",
+		"SELF_URL": "http://10.0.0.5:8080/", "HTTP_ADDR": "0.0.0.0:9000",
 	}))
 	if err != nil || cfg.StripeSecretKey != "sk_test_abc" || cfg.StripeWebhookSecret != "whsec_abc" || cfg.StripeAPIBase != "http://127.0.0.1:12111" ||
-		cfg.SelfURL != "http://10.0.0.5:8080" || cfg.OperatorToken != "a-long-operator-secret" {
+		cfg.SelfURL != "http://10.0.0.5:8080" {
 		t.Fatalf("set: %+v, %v", cfg, err)
 	}
 	if got := cfg.selfURL(); got != "http://10.0.0.5:8080" {
@@ -45,11 +45,13 @@ func TestLoadConfigStripe(t *testing.T) {
 		{map[string]string{"STRIPE_WEBHOOK_SECRET": "secret"}, "STRIPE_WEBHOOK_SECRET"},
 		{map[string]string{"STRIPE_API_BASE": "stripe-mock:12111"}, "STRIPE_API_BASE"},
 		{map[string]string{"SELF_URL": "/webhooks"}, "SELF_URL"},
-		{map[string]string{"OPERATOR_TOKEN": "short"}, "OPERATOR_TOKEN"},
 		{map[string]string{"BILLING_MODE": "free"}, "BILLING_MODE"},
 		{map[string]string{"BILLING_MODE": "stripe"}, "BILLING_MODE"},
 		{map[string]string{"BILLING_MODE": "local", "STRIPE_SECRET_KEY": "sk_test_abc", "STRIPE_WEBHOOK_SECRET": "whsec_abc"}, "BILLING_MODE"},
 		{map[string]string{"BILLING_MODE": "local", "STRIPE_WEBHOOK_SECRET": "whsec_abc"}, "STRIPE_WEBHOOK_SECRET"},
+		// The shared operator secret is gone, even a long one: refused
+		// at start, not silently ignored.
+		{map[string]string{"OPERATOR_TOKEN": "a-long-operator-secret"}, "cic operator add"},
 	} {
 		if _, err := LoadConfig(envOf(tc.env)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want one about %s", tc.env, err, tc.want)

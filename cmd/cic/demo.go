@@ -25,6 +25,11 @@ const (
 	demoPassword   = "demo-Pass-2026"
 	demoDepartment = "Support"
 	demoCostCentre = "CC-100"
+	// The demo operator: its TOTP secret is fixed (and printed) like the
+	// password, so the authenticator entry survives re-runs.
+	demoOperatorEmail = "operator@" + demoDomain
+	demoOperatorName  = "Otto Operator"
+	demoOperatorTOTP  = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 )
 
 // demoUsers, one per role, owner first (the owner signs the tenant up).
@@ -65,6 +70,9 @@ func (m *Main) demo(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	if err := seedDemoUsage(ctx, a.tenants, log); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if err := m.seedDemoOperator(ctx, cfg, log); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	printDemo(m.Stdout, cfg.PublicURL)
@@ -225,4 +233,23 @@ func printDemo(w io.Writer, publicURL string) {
 		fmt.Fprintf(w, "  %-11s %-24s %s%s\n", du.role, demoEmail(du.role), demoPassword, note)
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  Operator console: %s/operator\n", strings.TrimRight(publicURL, "/"))
+	fmt.Fprintf(w, "  %-11s %-24s %s   TOTP secret %s\n", "operator", demoOperatorEmail, demoPassword, demoOperatorTOTP)
+	fmt.Fprintln(w, "  (add the secret to an authenticator app, or: oathtool --totp -b "+demoOperatorTOTP+")")
+	fmt.Fprintln(w)
+}
+
+// seedDemoOperator makes the demo operator, enrolled, with serve's
+// signing keys (they seal its TOTP secret).
+func (m *Main) seedDemoOperator(ctx context.Context, cfg Config, log *slog.Logger) error {
+	ops, closeFn, err := m.openOperators(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if _, err := ops.EnsureEnrolled(ctx, demoOperatorEmail, demoOperatorName, demoPassword, demoOperatorTOTP, demoMeta); err != nil {
+		return fmt.Errorf("demo operator: %w", err)
+	}
+	log.Info("demo operator ready", "email", demoOperatorEmail)
+	return nil
 }

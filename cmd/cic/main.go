@@ -1,6 +1,7 @@
 // Command cic is the whole product in one binary: `cic migrate` prepares
 // the database, `cic serve` runs the HTTP server, `cic worker` the job
-// worker, `cic demo` seeds a demo tenant. It only wires packages together;
+// worker, `cic demo` seeds a demo tenant, `cic operator` manages the
+// platform operators. It only wires packages together;
 // every rule lives in them.
 package main
 
@@ -64,6 +65,7 @@ var commands = []struct{ name, help string }{
 	{"worker", "run the background job worker and scheduler until SIGINT/SIGTERM"},
 	{"demo", "create (or complete) the demo tenant and print its logins; safe to re-run"},
 	{"secrets", "secrets rotate: seal every provider secret again with the first key of SECRETS_KEY (or the JWT keys)"},
+	{"operator", "add EMAIL [--name NAME] | reset EMAIL | list: platform operators (add and reset print a one-time password)"},
 	{"help", "show this help"},
 }
 
@@ -72,7 +74,7 @@ func (m *Main) usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.help)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.help)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Environment (default in brackets):")
@@ -96,7 +98,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	case "help", "-h", "-help", "--help":
 		m.usage(m.Stdout)
 		return nil
-	case "migrate", "serve", "worker", "demo":
+	case "migrate", "serve", "worker", "demo", "operator":
 	case "secrets":
 		if len(args) != 2 || args[1] != "rotate" {
 			return &usageError{errors.New("usage: cic secrets rotate")}
@@ -105,7 +107,13 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		m.usage(m.Stderr)
 		return &usageError{fmt.Errorf("unknown command %q", cmd)}
 	}
-	if len(args) > 1 && cmd != "secrets" {
+	var oa operatorArgs
+	if cmd == "operator" {
+		var err error
+		if oa, err = parseOperatorArgs(args[1:]); err != nil {
+			return err
+		}
+	} else if len(args) > 1 && cmd != "secrets" {
 		return &usageError{fmt.Errorf("%s takes no arguments (configuration is by environment; see cic help), got %q", cmd, strings.Join(args[1:], " "))}
 	}
 	cfg, err := LoadConfig(m.Getenv)
@@ -122,6 +130,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.worker(ctx, cfg, log)
 	case "secrets":
 		return m.rotateSecrets(ctx, cfg, log)
+	case "operator":
+		return m.operator(ctx, cfg, log, oa)
 	default:
 		return m.demo(ctx, cfg, log)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -101,8 +102,8 @@ func TestMigrateThenDemoTwice(t *testing.T) {
 	if first != second {
 		t.Errorf("the second demo printed something else:\nfirst:\n%s\nsecond:\n%s", first, second)
 	}
-	for _, want := range []string{"http://cic.test:8080", "Company:  demo", demoPassword,
-		"owner@demo.example", "admin@demo.example", "supervisor@demo.example", "agent@demo.example", "finance@demo.example"} {
+	for _, want := range []string{"http://cic.test:8080", "Company:  demo", demoPassword, "http://cic.test:8080/operator",
+		demoOperatorEmail, "TOTP secret " + demoOperatorTOTP, "owner@demo.example", "admin@demo.example", "supervisor@demo.example", "agent@demo.example", "finance@demo.example"} {
 		if !strings.Contains(first, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, first)
 		}
@@ -156,6 +157,16 @@ func TestMigrateThenDemoTwice(t *testing.T) {
 	if owner.TenantID == uuid.Nil {
 		t.Fatal("owner could not log in")
 	}
+	// The printed operator login opens the console, with serve's keys.
+	keys, err := loadKeys(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := tenant.NewOperators(&tenant.DB{Pool: pool}, keys, nil)
+	code, _ := tenant.TOTPCode(demoOperatorTOTP, time.Now())
+	if sess, err := ops.Login(ctx, tenant.OperatorLogin{Email: demoOperatorEmail, Password: demoPassword, Code: code}, tenant.OperatorPage, false, tenant.ClientMeta{}); err != nil || sess.Operator.Name != demoOperatorName {
+		t.Errorf("demo operator login: %+v %v", sess, err)
+	}
 	users, _, err := svc.ListUsers(ctx, owner, tenant.UserFilter{})
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +206,65 @@ func TestMigrateThenDemoTwice(t *testing.T) {
 	}
 	if records != demoUsageContacts || priced != demoUsageContacts-250 || !strings.HasPrefix(value, "735.0") {
 		t.Errorf("demo usage: %d records, %d priced, worth %s minor units; want %d, %d, 735", records, priced, value, demoUsageContacts, demoUsageContacts-250)
+	}
+}
+
+// TestOperatorCommand: `cic operator add` prints a one-time password that
+// opens the first login (and only that); reset issues a new one; list
+// shows them; wrong usage is exit 2.
+func TestOperatorCommand(t *testing.T) {
+	c := newCLI(t, emptyDatabase(t))
+	c.mustRun("migrate")
+	out := c.mustRun("operator", "add", "Olga@Platform.Example", "--name", "Olga Operator")
+	_, pw, ok := strings.Cut(out, "One-time password: ")
+	pw, _, _ = strings.Cut(pw, "\n")
+	if !ok || len(pw) < 16 || !strings.Contains(out, "Olga Operator <olga@platform.example>") || !strings.Contains(out, "http://cic.test:8080/operator") {
+		t.Fatalf("operator add printed:\n%s", out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, _, err := c.run(ctx, "operator", "add", "olga@platform.example"); cic.ErrorKind(err) != cic.ECONFLICT {
+		t.Errorf("adding her twice: %v, want a conflict", err)
+	}
+	cfg, err := LoadConfig(envOf(c.env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn, _ := cfg.AppDSN()
+	pool, err := infra.OpenPool(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	keys, err := loadKeys(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := tenant.NewOperators(&tenant.DB{Pool: pool}, keys, nil)
+	ops.Password = tenant.FastPasswordParams
+	sess, err := ops.Login(ctx, tenant.OperatorLogin{Email: "olga@platform.example", Password: pw}, tenant.OperatorPage, true, tenant.ClientMeta{})
+	if err != nil || sess.Kind != tenant.OperatorEnroll {
+		t.Fatalf("first login with the one-time password: %+v %v", sess, err)
+	}
+	if _, err := ops.Login(ctx, tenant.OperatorLogin{Email: "olga@platform.example", Password: pw}, tenant.OperatorAPI, false, tenant.ClientMeta{}); cic.ErrorKind(err) != cic.EFORBIDDEN {
+		t.Errorf("the one-time password on the API: %v, want enrollment_required", err)
+	}
+	if list := c.mustRun("operator", "list"); !strings.Contains(list, "olga@platform.example") || !strings.Contains(list, "not yet enrolled") {
+		t.Errorf("operator list:\n%s", list)
+	}
+	reset := c.mustRun("operator", "reset", "olga@platform.example")
+	if !strings.Contains(reset, "One-time password: ") || strings.Contains(reset, pw) {
+		t.Errorf("reset printed:\n%s", reset)
+	}
+	if _, err := ops.Login(ctx, tenant.OperatorLogin{Email: "olga@platform.example", Password: pw}, tenant.OperatorPage, true, tenant.ClientMeta{}); cic.ErrorKind(err) != cic.EUNAUTHORIZED {
+		t.Errorf("the old one-time password after reset: %v", err)
+	}
+	for _, args := range [][]string{{"operator"}, {"operator", "add"}, {"operator", "add", "a@b.example", "c@d.example"},
+		{"operator", "remove", "a@b.example"}, {"operator", "add", "a@b.example", "--name"}, {"operator", "list", "x"}, {"operator", "reset", "a@b.example", "--force"}} {
+		var ue *usageError
+		if _, _, err := c.run(ctx, args...); !errors.As(err, &ue) {
+			t.Errorf("cic %s: %v, want a usage error", strings.Join(args, " "), err)
+		}
 	}
 }
 
