@@ -39,7 +39,7 @@ func (s *Server) authenticateBearer(c *fiber.Ctx) error {
 }
 
 func (s *Server) setPrincipal(c *fiber.Ctx, p tenant.Principal) {
-	p.IP = c.IP()
+	p.IP = clientIP(c)
 	p.RequestID = requestIDOf(c)
 	c.Locals(localPrincipal, p)
 }
@@ -64,7 +64,7 @@ func clientMeta(c *fiber.Ctx) tenant.ClientMeta {
 	if len(ua) > 256 {
 		ua = ua[:256]
 	}
-	return tenant.ClientMeta{IP: c.IP(), UserAgent: ua, RequestID: requestIDOf(c)}
+	return tenant.ClientMeta{IP: clientIP(c), UserAgent: ua, RequestID: requestIDOf(c)}
 }
 
 // actorAndID is the caller and the :id of a resource route.

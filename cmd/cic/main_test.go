@@ -82,6 +82,8 @@ func newCLI(t *testing.T, databaseURL string) cli {
 		"DATA_DIR":     t.TempDir(),
 		"PUBLIC_URL":   "http://cic.test:8080",
 		"LOG_LEVEL":    "warn",
+		// Tests run in parallel: never the fixed default port.
+		"METRICS_ADDR": "127.0.0.1:0",
 	}}
 }
 

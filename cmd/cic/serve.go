@@ -109,6 +109,8 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// shows exactly what this process registered.
 		Registry: prometheus.NewRegistry(),
 	}
+	// Checked by LoadConfig.
+	wc.TrustedProxies, _ = web.ParseTrustedProxies(cfg.TrustedProxies)
 	// The channels beyond chat: e-mail (its SMTP listener), calls, SMS,
 	// social, fax; one customer behind them; the survey after close.
 	customers := &customer.Service{DB: a.tenants.DB}
