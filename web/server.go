@@ -231,7 +231,6 @@ func (s *Server) routes() {
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
-	app.Get("/metrics", s.metricsHandler())
 	app.Get("/static/*", s.static)
 
 	api := app.Group("/api/v1", apiNoStore)
