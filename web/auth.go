@@ -60,10 +60,8 @@ func actor(c *fiber.Ctx) (tenant.Actor, error) {
 }
 
 func clientMeta(c *fiber.Ctx) tenant.ClientMeta {
-	ua := c.Get(fiber.HeaderUserAgent)
-	if len(ua) > 256 {
-		ua = ua[:256]
-	}
+	// Cut on a character boundary: half a character is not storable text.
+	ua := cleanText(c.Get(fiber.HeaderUserAgent), 256)
 	return tenant.ClientMeta{IP: clientIP(c), UserAgent: ua, RequestID: requestIDOf(c)}
 }
 

@@ -227,7 +227,7 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWith
 func (s *Server) routes() {
 	app := s.app
 	// The access log sits outside recover so a panic is still logged with its 500.
-	app.Use(s.resolveClientIP, s.requestID, s.metrics.middleware, s.accessLog, s.recoverPanics, securityHeaders, s.limitBody)
+	app.Use(s.resolveClientIP, s.requestID, s.metrics.middleware, s.accessLog, s.recoverPanics, securityHeaders, s.limitBody, s.refuseBadText)
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
