@@ -1,12 +1,14 @@
 package tenant
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -168,7 +170,8 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, f UserFilter) ([]User,
 	after := ""
 	if f.Cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(f.Cursor)
-		if err != nil {
+		// The cursor is an e-mail address we made: text, never a NUL.
+		if err != nil || !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
 			return nil, "", cic.Codef(cic.EINVALID, "invalid_cursor", "The page cursor is invalid.")
 		}
 		after = string(b)

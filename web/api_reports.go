@@ -143,7 +143,7 @@ func (s *Server) apiDownloadReport(c *fiber.Ctx) error {
 				return cic.Codef(cic.ENOTFOUND, "not_found", "No such report file.")
 			}
 		}
-		r, f, err := s.cfg.Reports.DownloadLink(ctx, k, c.IP(), requestIDOf(c))
+		r, f, err := s.cfg.Reports.DownloadLink(ctx, k, clientIP(c), requestIDOf(c))
 		if err != nil {
 			return err
 		}

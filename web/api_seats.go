@@ -51,7 +51,7 @@ func (s *Server) apiAcquireSeat(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	g, err := s.cfg.Seats.Acquire(c.UserContext(), p, in.Workstation, c.IP())
+	g, err := s.cfg.Seats.Acquire(c.UserContext(), p, in.Workstation, clientIP(c))
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (s *Server) apiSeatHeartbeat(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	hb, err := s.cfg.Seats.Heartbeat(c.UserContext(), p, id, in.Workstation, c.IP())
+	hb, err := s.cfg.Seats.Heartbeat(c.UserContext(), p, id, in.Workstation, clientIP(c))
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func (s *Server) authenticateBearer(c *fiber.Ctx) error {
 }
 
 func (s *Server) setPrincipal(c *fiber.Ctx, p tenant.Principal) {
-	p.IP = c.IP()
+	p.IP = clientIP(c)
 	p.RequestID = requestIDOf(c)
 	c.Locals(localPrincipal, p)
 }
@@ -60,11 +60,9 @@ func actor(c *fiber.Ctx) (tenant.Actor, error) {
 }
 
 func clientMeta(c *fiber.Ctx) tenant.ClientMeta {
-	ua := c.Get(fiber.HeaderUserAgent)
-	if len(ua) > 256 {
-		ua = ua[:256]
-	}
-	return tenant.ClientMeta{IP: c.IP(), UserAgent: ua, RequestID: requestIDOf(c)}
+	// Cut on a character boundary: half a character is not storable text.
+	ua := cleanText(c.Get(fiber.HeaderUserAgent), 256)
+	return tenant.ClientMeta{IP: clientIP(c), UserAgent: ua, RequestID: requestIDOf(c)}
 }
 
 // actorAndID is the caller and the :id of a resource route.

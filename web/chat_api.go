@@ -2,6 +2,7 @@ package web
 
 import (
 	"html"
+	"math"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -97,8 +98,9 @@ func queryAfter(raw string) (int, error) {
 	if raw == "" {
 		return 0, nil
 	}
+	// A seq is a PostgreSQL integer: beyond its range is no message.
 	n, err := strconv.Atoi(raw)
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || n > math.MaxInt32 {
 		return 0, cic.Codef(cic.EINVALID, "invalid_after", "after is the seq of the last message you have (0 for all).")
 	}
 	return n, nil

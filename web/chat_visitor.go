@@ -70,7 +70,7 @@ func (s *Server) chatStart(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	st, err := s.cfg.Chat.Start(c.UserContext(), c.Query("key"), origin, c.IP(), in)
+	st, err := s.cfg.Chat.Start(c.UserContext(), c.Query("key"), origin, clientIP(c), in)
 	if err != nil {
 		if cic.ErrorKind(err) != cic.EFORBIDDEN {
 			allowOrigin(c, origin)

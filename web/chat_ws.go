@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
@@ -175,6 +178,12 @@ func (s *Server) socketLoop(conn *websocket.Conn, feed *chat.Feed, hello any, re
 		var in wsIn
 		if err := json.Unmarshal(raw, &in); err != nil {
 			if !send(s.wsError("", cic.Codef(cic.EINVALID, "invalid_json", "Frames are JSON objects with a type."))) {
+				break
+			}
+			continue
+		}
+		if !utf8.Valid(raw) || !textOK(reflect.ValueOf(in), 0) || in.After < 0 || in.After > math.MaxInt32 {
+			if !send(s.wsError("", cic.Codef(cic.EINVALID, "invalid_input", "Text must be valid UTF-8 without NUL; after is a message seq."))) {
 				break
 			}
 			continue

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	cic "github.com/cic-platform/cic"
 )
@@ -52,6 +53,9 @@ func classify(err error) (int, string, string) {
 		}
 		return st, e.Code, e.Message
 	}
+	if isDataException(err) {
+		return http.StatusBadRequest, "invalid_input", "A value is out of range or is not valid text."
+	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
 		switch fe.Code {
@@ -75,6 +79,12 @@ func classify(err error) (int, string, string) {
 // here, as JSON for the API and as an error page for the browser.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	st, code, msg := classify(err)
+	if isDataException(err) {
+		// A value the edge should have refused (decode.go); logged so the
+		// check is added where it belongs.
+		s.log.WarnContext(c.UserContext(), "data exception answered 400", "err", err,
+			"method", c.Method(), "path", c.Path(), "request_id", requestIDOf(c))
+	}
 	if st >= 500 {
 		s.log.ErrorContext(c.UserContext(), "request failed", "err", err,
 			"method", c.Method(), "path", c.Path(), "request_id", requestIDOf(c))
@@ -100,4 +110,12 @@ func (s *Server) apiNotFound(c *fiber.Ctx) error {
 
 func (s *Server) notFound(c *fiber.Ctx) error {
 	return fiber.ErrNotFound
+}
+
+// isDataException: PostgreSQL refused a value (SQLSTATE class 22: out of
+// range, not valid text, bad date). Such a value comes from the request;
+// it is the client's mistake, never a 500.
+func isDataException(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "22")
 }

@@ -74,7 +74,7 @@ func (s *Server) webhookError(c *fiber.Ctx, err error) error {
 	if st >= 500 {
 		s.log.ErrorContext(c.UserContext(), "webhook failed", "err", err, "path", c.Path(), "request_id", requestIDOf(c))
 	} else if st == fiber.StatusForbidden {
-		s.log.WarnContext(c.UserContext(), "webhook refused", "code", code, "path", c.Path(), "ip", c.IP())
+		s.log.WarnContext(c.UserContext(), "webhook refused", "code", code, "path", c.Path(), "ip", clientIP(c))
 	}
 	return c.Status(st).JSON(errorBody{Error: errorDetail{Code: code, Message: msg}})
 }

@@ -1,11 +1,12 @@
 package web
 
 import (
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -36,20 +37,26 @@ func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
 }
 
 // middleware labels by route pattern, not raw path, so ids do not
-// explode the label space.
+// explode the label space. Fiber's strings (method, path) point into
+// fasthttp's buffers, reused by the next request on the connection; a
+// label keeps its string for ever, so each is copied.
 func (m *httpMetrics) middleware(c *fiber.Ctx) error {
 	start := time.Now()
 	err := c.Next()
 	route := "unmatched"
 	if r := c.Route(); r != nil && r.Path != "/" && r.Path != "" {
-		route = r.Path
+		route = strings.Clone(r.Path)
 	}
+	method := strings.Clone(c.Method())
 	st := c.Response().StatusCode()
-	m.requests.WithLabelValues(c.Method(), route, strconv.Itoa(st)).Inc()
-	m.duration.WithLabelValues(c.Method(), route).Observe(time.Since(start).Seconds())
+	m.requests.WithLabelValues(method, route, strconv.Itoa(st)).Inc()
+	m.duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 	return err
 }
 
-func (s *Server) metricsHandler() fiber.Handler {
-	return adaptor.HTTPHandler(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+// MetricsHandler serves the Prometheus metrics. cmd/cic serves it on
+// METRICS_ADDR, a listener of its own: the public address has no
+// /metrics.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})
 }

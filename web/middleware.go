@@ -56,7 +56,7 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 		slog.String("path", c.Path()),
 		slog.Int("status", st),
 		slog.Duration("duration", time.Since(start)),
-		slog.String("ip", c.IP()),
+		slog.String("ip", clientIP(c)),
 		slog.String("request_id", requestIDOf(c)),
 	}
 	// Reading a streamed body (SSE) would wait for the stream to end.

@@ -36,7 +36,7 @@ func (s *Server) takeSeat(c *fiber.Ctx, toks tenant.Tokens) (string, error) {
 	if err != nil || !seats.NeedsSeat(p.Role) {
 		return "", err
 	}
-	g, err := s.cfg.Seats.Acquire(c.UserContext(), p, s.workstationOf(c), c.IP())
+	g, err := s.cfg.Seats.Acquire(c.UserContext(), p, s.workstationOf(c), clientIP(c))
 	if err != nil {
 		return "", err
 	}
@@ -61,14 +61,14 @@ func (s *Server) holdSeat(c *fiber.Ctx, p tenant.Principal) error {
 	ws := c.Cookies(cookieWorkstation)
 	id, err := uuid.Parse(c.Cookies(cookieSeat))
 	if err != nil {
-		g, err := s.cfg.Seats.Acquire(ctx, p, s.workstationOf(c), c.IP())
+		g, err := s.cfg.Seats.Acquire(ctx, p, s.workstationOf(c), clientIP(c))
 		if err != nil {
 			return err
 		}
 		s.rememberSeat(c, g.ID, g.Workstation)
 		return nil
 	}
-	hb, err := s.cfg.Seats.Heartbeat(ctx, p, id, ws, c.IP())
+	hb, err := s.cfg.Seats.Heartbeat(ctx, p, id, ws, clientIP(c))
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -114,6 +115,9 @@ type Config struct {
 	SMS    *sms.Service
 	Social *social.Service
 	Fax    *fax.Service
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// (TRUSTED_PROXIES); empty: DefaultTrustedProxies (loopback).
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the Fiber application with its dependencies.
@@ -126,6 +130,7 @@ type Server struct {
 	metrics *httpMetrics
 	// operators is cfg.Operators.
 	operators *tenant.Operators
+	trusted   []netip.Prefix
 	// api is the /api/v1 group, for routes registered outside routes().
 	api fiber.Router
 }
@@ -187,7 +192,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.Operators = tenant.NewOperators(cfg.Tenants.DB, cfg.Tenants.Keys, cfg.Tenants.Limiter)
 		cfg.Operators.Password = cfg.Tenants.Password
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, operators: cfg.Operators}
+	s := &Server{cfg: cfg, log: cfg.Logger, operators: cfg.Operators, trusted: cfg.TrustedProxies}
+	if len(s.trusted) == 0 {
+		s.trusted = DefaultTrustedProxies
+	}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Scheme == "https" {
 		s.secure = true
 	}
@@ -208,14 +216,8 @@ func New(cfg Config) (*Server, error) {
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
-		// Behind a load balancer the client address comes from X-Forwarded-For;
-		// only trust it from private networks.
-		ProxyHeader:             fiber.HeaderXForwardedFor,
-		EnableTrustedProxyCheck: true,
-		// Without validation Fiber returns the header as is, even empty
-		// when a trusted peer sends none; with it, the peer's address.
-		EnableIPValidation: true,
-		TrustedProxies:     []string{"127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"},
+		// No ProxyHeader: c.IP() is the peer; the client's address behind
+		// trusted proxies is clientIP's (clientip.go).
 
 		// Multipart bodies stay as sent (parsed when a handler asks): the
 		// fax webhook's signature covers the raw body, which fasthttp's
@@ -241,11 +243,10 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWith
 func (s *Server) routes() {
 	app := s.app
 	// The access log sits outside recover so a panic is still logged with its 500.
-	app.Use(s.requestID, s.metrics.middleware, s.accessLog, s.recoverPanics, securityHeaders, s.limitBody)
+	app.Use(s.resolveClientIP, s.requestID, s.metrics.middleware, s.accessLog, s.recoverPanics, securityHeaders, s.limitBody, s.refuseBadText)
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
-	app.Get("/metrics", s.metricsHandler())
 	app.Get("/static/*", s.static)
 
 	api := app.Group("/api/v1", apiNoStore)

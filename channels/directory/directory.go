@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/channels/customer"
@@ -193,6 +194,17 @@ func (d *Directory) AddAddress(ctx context.Context, a tenant.Actor, in Address) 
 				return cic.Codef(cic.EINVALID, "invalid_queue", "No such queue.")
 			}
 		}
+		if in.IVRMenuID != nil {
+			// Under row-level security another tenant's menu is not seen:
+			// it is as unknown as one that never was.
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM ivr_menus WHERE tenant_id = $1 AND id = $2`, a.TenantID, *in.IVRMenuID).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return cic.Codef(cic.EINVALID, "invalid_ivr_menu", "No such IVR menu.")
+			}
+		}
 		if err := d.ownMailDomain(ctx, tx, a.TenantID, in.Channel, v); err != nil {
 			return err
 		}
@@ -202,6 +214,10 @@ func (d *Directory) AddAddress(ctx context.Context, a tenant.Actor, in Address) 
 			a.TenantID, uuid.New(), in.Channel, v, in.QueueID, in.IVRMenuID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return cic.Codef(cic.ECONFLICT, "address_taken", "%s is already in use.", v)
+		}
+		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "23503" {
+			// A queue or menu deleted since the checks above.
+			return cic.Codef(cic.EINVALID, "invalid_target", "The queue or IVR menu no longer exists.")
 		}
 		if err != nil {
 			return fmt.Errorf("add address: %w", err)

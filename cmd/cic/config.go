@@ -20,6 +20,7 @@ import (
 	"github.com/cic-platform/cic/infra"
 	"github.com/cic-platform/cic/infra/secretbox"
 	"github.com/cic-platform/cic/tenant"
+	"github.com/cic-platform/cic/web"
 )
 
 // Defaults point at the private PostgreSQL and Redis that
@@ -34,6 +35,11 @@ const (
 	defaultInboundDomain = "mail.localhost"
 	defaultPublicURL     = "http://localhost:8080"
 	defaultDataDir       = "./.data"
+	// Loopback only: a proxy on the same host. A load balancer elsewhere
+	// must be named, or every client could claim any address.
+	defaultTrustedProxies = "127.0.0.0/8,::1/128"
+	// Loopback: the metrics are for the host's scraper, not the public.
+	defaultMetricsAddr = "127.0.0.1:9090"
 )
 
 // Config is everything cic reads from the environment.
@@ -98,6 +104,13 @@ type Config struct {
 	// API addresses) go to http and private or loopback addresses: tests'
 	// and `make run`'s stubs only.
 	AllowPrivateOutbound bool
+	// TrustedProxies are the proxies (comma-separated CIDRs, checked by
+	// web.ParseTrustedProxies) whose X-Forwarded-For is believed; the
+	// client is the rightmost address not among them.
+	TrustedProxies string
+	// MetricsAddr is where serve's Prometheus listener (/metrics) listens,
+	// apart from the public HTTP_ADDR; empty: no metrics listener.
+	MetricsAddr string
 }
 
 // envVar documents one setting, for `cic help` and for LoadConfig.
@@ -128,6 +141,8 @@ var envVars = []envVar{
 	{"STRIPE_API_BASE", "", "Stripe API base URL instead of https://api.stripe.com (e.g. stripe-mock)"},
 	{"SELF_URL", "", "URL serve reaches itself at, for the local checkout's webhook call; default: from HTTP_ADDR"},
 	{"REPORTS_DIR", "", "folder (shared by server and worker) for chargeback report files; unset: kept in PostgreSQL"},
+	{"TRUSTED_PROXIES", defaultTrustedProxies, "comma-separated CIDRs of the proxies whose X-Forwarded-For is believed; the client is the rightmost address not in them"},
+	{"METRICS_ADDR", defaultMetricsAddr, "address of serve's Prometheus listener (/metrics), apart from HTTP_ADDR; off: none"},
 	{"REPORTS_RETENTION", "90d", "how long chargeback reports and their files are kept (e.g. 90d, 2160h; at least 1h)"},
 	{"SECRETS_KEY", "", "comma-separated base64 32-byte keys sealing provider secrets at rest, first one seals (rotate: new first, then cic secrets rotate); unset: derived from the JWT keys"},
 	{"ALLOW_PRIVATE_OUTBOUND", "0", "1: provider API addresses may be http and private/loopback (local stubs only); 0: https to public addresses only"},
@@ -312,6 +327,19 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		bad("REPORTS_RETENTION", "%v", err)
 	} else {
 		cfg.ReportsRetention = d
+	}
+	cfg.TrustedProxies = get("TRUSTED_PROXIES", defaultTrustedProxies)
+	if _, err := web.ParseTrustedProxies(cfg.TrustedProxies); err != nil {
+		bad("TRUSTED_PROXIES", "%v", err)
+	}
+	if m := get("METRICS_ADDR", defaultMetricsAddr); !strings.EqualFold(m, "off") {
+		if addr, err := normalizeAddr(m); err != nil {
+			bad("METRICS_ADDR", "%v", err)
+		} else if addr == cfg.HTTPAddr {
+			bad("METRICS_ADDR", "%q is HTTP_ADDR: the metrics must not be served on the public address", m)
+		} else {
+			cfg.MetricsAddr = addr
+		}
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)

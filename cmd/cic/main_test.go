@@ -85,6 +85,8 @@ func newCLI(t *testing.T, databaseURL string) cli {
 		"LOG_LEVEL":    "warn",
 		// As make run: the built-in local checkout.
 		"BILLING_MODE": "local",
+		// Tests run in parallel: never the fixed default port.
+		"METRICS_ADDR": "127.0.0.1:0",
 	}}
 }
 
@@ -276,6 +278,7 @@ func TestServeAndWorker(t *testing.T) {
 	c := newCLI(t, db.OwnerURL)
 	c.env["HTTP_ADDR"] = "127.0.0.1:" + freePort(t)
 	c.env["SMTP_ADDR"] = "127.0.0.1:" + freePort(t) // serve's inbound SMTP listener
+	c.env["METRICS_ADDR"] = "127.0.0.1:" + freePort(t)
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -310,6 +313,24 @@ func TestServeAndWorker(t *testing.T) {
 			t.Fatalf("server did not answer %s: %v", url, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// The metrics are on METRICS_ADDR, not on the public address.
+	for _, g := range []struct {
+		url, want string
+		status    int
+	}{
+		{"http://" + c.env["METRICS_ADDR"] + "/metrics", `cic_http_requests_total{method="GET",route="/healthz",status="200"}`, http.StatusOK},
+		{"http://" + c.env["HTTP_ADDR"] + "/metrics", "", http.StatusNotFound},
+	} {
+		res, err := http.Get(g.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != g.status || !strings.Contains(string(body), g.want) {
+			t.Errorf("GET %s: %d, want %d with %q:\n%.2000s", g.url, res.StatusCode, g.status, g.want, body)
+		}
 	}
 	// Only serve issues tokens; it keeps its signing key in DATA_DIR.
 	if _, err := os.Stat(filepath.Join(c.env["DATA_DIR"], "jwt-keys")); err != nil {

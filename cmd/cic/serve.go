@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/google/uuid"
@@ -110,6 +112,8 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// shows exactly what this process registered.
 		Registry: prometheus.NewRegistry(),
 	}
+	// Checked by LoadConfig.
+	wc.TrustedProxies, _ = web.ParseTrustedProxies(cfg.TrustedProxies)
 	// The channels beyond chat: e-mail (its SMTP listener), calls, SMS,
 	// social, fax; one customer behind them; the survey after close.
 	// Providers' secrets are sealed; what an older version stored in
@@ -156,6 +160,12 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("web: %w", err)
 	}
 
+	stopMetrics, err := serveMetrics(cfg.MetricsAddr, srv.MetricsHandler(), log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+
 	listenErr := make(chan error, 1)
 	go func() { listenErr <- srv.Listen(cfg.HTTPAddr) }()
 	log.Info("starting HTTP server", "addr", cfg.HTTPAddr, "public_url", cfg.PublicURL)
@@ -188,4 +198,34 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves /metrics on addr (METRICS_ADDR), a listener apart
+// from the public one; empty addr: none. The port is bound before it
+// returns, so a taken port stops serve at once.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("METRICS_ADDR %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener", "err", err)
+		}
+	}()
+	log.Info("serving metrics", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+		<-done
+	}, nil
 }
