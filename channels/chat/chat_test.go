@@ -218,7 +218,7 @@ func TestChatAgentSend_OnlyTheAssignedAgentAfterAcceptOrASupervisor(t *testing.T
 	if *ct.AgentID != offered.UserID {
 		offered, other = other, offered
 	}
-	if _, _, err := w.chat.AgentSend(c, offered, v.ContactID, "a-1", "hello"); testenv.Code(err) != "invalid_state" {
+	if _, _, err := w.chat.AgentSend(c, offered, v.ContactID, "a-1", "hello"); testenv.Code(err) != "not_accepted" {
 		t.Errorf("send before accepting: %v", err)
 	}
 	if _, _, err := w.chat.AgentSend(c, other, v.ContactID, "a-1", "hello"); testenv.Code(err) != "not_found" {

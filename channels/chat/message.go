@@ -175,8 +175,11 @@ func (s *Service) AgentMessages(ctx context.Context, p tenant.Principal, contact
 	return s.Messages(ctx, p.TenantID, contactID, after, limit)
 }
 
-// AgentSend stores a message from the agent the contact is assigned to
-// (once they accepted it), or from a supervisor, admin or owner.
+// AgentSend stores a message from the agent the contact is assigned to,
+// or from a supervisor, admin or owner, once the contact was accepted
+// (contacts.Service.BeforeAnswer: a chat no one accepted is answered by
+// no one, 409 not_accepted). A supervisor may still write in a chat an
+// agent accepted and then transferred back to a queue: it is metered.
 func (s *Service) AgentSend(ctx context.Context, p tenant.Principal, contactID uuid.UUID, clientID, body string) (Message, bool, error) {
 	if err := checkMessage(clientID, body); err != nil {
 		return Message{}, false, err
@@ -191,6 +194,9 @@ func (s *Service) AgentSend(ctx context.Context, p tenant.Principal, contactID u
 			return Message{}, false, cic.Codef(cic.EFORBIDDEN, "not_your_contact", "This contact is not assigned to you.")
 		}
 		states = append(states, contacts.StateQueued, contacts.StateOffered)
+	}
+	if err := s.Contacts.BeforeAnswer(ctx, p.TenantID, contactID); err != nil {
+		return Message{}, false, err
 	}
 	uid := p.UserID
 	return s.appendMessage(ctx, p.TenantID, contactID, appendInput{sender: SenderAgent, agentID: &uid, clientID: clientID, body: body, states: states})
