@@ -47,6 +47,13 @@ type msgServer struct {
 
 func newMsgServer(t testing.TB) *msgServer {
 	t.Helper()
+	return newMsgServerWith(t)
+}
+
+// newMsgServerWith is newMsgServer with more channels: each extra
+// function may change the configuration and register channels.
+func newMsgServerWith(t testing.TB, extra ...func(*web.Config, *channels.Registry)) *msgServer {
+	t.Helper()
 	ms := &msgServer{API: newAPIStub(t), Registry: &channels.Registry{}}
 	ms.testServer = newServer(t, func(cfg *web.Config) {
 		db := cfg.Tenants.DB
@@ -61,6 +68,9 @@ func newMsgServer(t testing.TB) *msgServer {
 		ms.Registry.Register(ms.SMS)
 		ms.Registry.Register(ms.Social)
 		ms.Registry.Register(ms.Fax)
+		for _, f := range extra {
+			f(cfg, ms.Registry)
+		}
 	})
 	return ms
 }
