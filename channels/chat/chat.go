@@ -39,8 +39,12 @@ type Service struct {
 	LeaveGrace time.Duration
 	// StartLimit caps new chats per visitor IP and tenant; zero: none.
 	StartLimit redis_rate.Limit
-	limiter    *redis_rate.Limiter
-	prefix     string
+	// IdentityKey derives the widgets' identity secrets
+	// (tenant.Keys.Derive(IdentityPurpose)); without it no e-mail address
+	// a page gives is ever trusted.
+	IdentityKey []byte
+	limiter     *redis_rate.Limiter
+	prefix      string
 }
 
 // DefaultStartLimit is generous for offices behind one NAT and stops a
