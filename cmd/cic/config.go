@@ -67,6 +67,9 @@ type Config struct {
 	InboundDomain string
 	// SMTPMaxBytes is the largest inbound message accepted.
 	SMTPMaxBytes int64
+	// SMTPMaxConns and SMTPMaxConnsPerIP bound the inbound listener's
+	// open connections, in all and from one address.
+	SMTPMaxConns, SMTPMaxConnsPerIP int
 	// StripeSecretKey turns Stripe on (sk_... or rk_...); empty means the
 	// local checkout.
 	StripeSecretKey string
@@ -109,6 +112,8 @@ var envVars = []envVar{
 	{"SMTP_FROM", "cic@localhost", "sender address of the platform's own e-mail"},
 	{"INBOUND_DOMAIN", defaultInboundDomain, "domain of tenant mailboxes: <anything>@<tenant slug>.<INBOUND_DOMAIN>"},
 	{"SMTP_MAX_BYTES", "26214400", "largest inbound e-mail accepted, in bytes (25 MiB)"},
+	{"SMTP_MAX_CONNECTIONS", "200", "most connections the inbound SMTP listener holds open at once; more are answered 421"},
+	{"SMTP_MAX_CONNECTIONS_PER_IP", "20", "most open inbound SMTP connections from one address; more are answered 421"},
 	{"STRIPE_SECRET_KEY", "", "Stripe secret key (sk_... or rk_...); unset: purchases go through the built-in local checkout"},
 	{"STRIPE_WEBHOOK_SECRET", "", "signing secret of the Stripe webhook endpoint /webhooks/stripe (whsec_...); required with STRIPE_SECRET_KEY"},
 	{"STRIPE_API_BASE", "", "Stripe API base URL instead of https://api.stripe.com (e.g. stripe-mock)"},
@@ -226,6 +231,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		bad("SMTP_MAX_BYTES", "%q: want a number of bytes from 1024 to 1073741824", get("SMTP_MAX_BYTES", ""))
 	} else {
 		cfg.SMTPMaxBytes = n
+	}
+	for _, lim := range []struct {
+		name, def string
+		to        *int
+	}{{"SMTP_MAX_CONNECTIONS", "200", &cfg.SMTPMaxConns}, {"SMTP_MAX_CONNECTIONS_PER_IP", "20", &cfg.SMTPMaxConnsPerIP}} {
+		if n, err := strconv.Atoi(get(lim.name, lim.def)); err != nil || n < 1 || n > 100000 {
+			bad(lim.name, "%q: want a number of connections from 1 to 100000", get(lim.name, ""))
+		} else {
+			*lim.to = n
+		}
 	}
 	if cfg.SMTPFrom != "" {
 		if _, err := mail.ParseAddress(cfg.SMTPFrom); err != nil {

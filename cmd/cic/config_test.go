@@ -24,7 +24,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		DatabaseURL: defaultDatabaseURL, RedisURL: defaultRedisURL, HTTPAddr: ":8080",
 		PublicURL: "http://localhost:8080", DataDir: "./.data", LogLevel: slog.LevelInfo, LogFormat: "text",
 		ReportsRetention: 90 * 24 * time.Hour,
-		SMTPAddr:         ":2525", InboundDomain: "mail.localhost", SMTPMaxBytes: 25 << 20,
+		SMTPAddr:         ":2525", InboundDomain: "mail.localhost", SMTPMaxBytes: 25 << 20, SMTPMaxConns: 200, SMTPMaxConnsPerIP: 20,
 	}
 	want.AppRole.Name, want.AppRole.Password = "cic_app", "cic_app"
 	if cfg != want {
