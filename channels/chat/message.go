@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -142,8 +143,12 @@ func (s *Service) Messages(ctx context.Context, tenantID, contactID uuid.UUID, a
 }
 
 // VisitorSend stores a visitor's message; a resend of the same client id
-// returns the stored one.
+// returns the stored one. Past MessageLimit the visitor is refused
+// ERATELIMIT too_many_messages, with when to send again.
 func (s *Service) VisitorSend(ctx context.Context, v Visitor, clientID, body string) (Message, bool, error) {
+	if err := s.allowMessage(ctx, v); err != nil {
+		return Message{}, false, err
+	}
 	return s.appendMessage(ctx, v.TenantID, v.ContactID, appendInput{sender: SenderVisitor, clientID: clientID, body: body,
 		states: []string{contacts.StateNew, contacts.StateQueued, contacts.StateOffered, contacts.StateAccepted, contacts.StateWrapUp}})
 }
@@ -221,4 +226,19 @@ func (s *Service) VisitorTyping(ctx context.Context, v Visitor) error {
 		return fmt.Errorf("typing: %w", err)
 	}
 	return s.Typing(ctx, v.TenantID, v.ContactID, SenderVisitor, agent)
+}
+
+func (s *Service) allowMessage(ctx context.Context, v Visitor) error {
+	if s.limiter == nil || s.MessageLimit.Rate <= 0 {
+		return nil
+	}
+	res, err := s.limiter.Allow(ctx, s.prefix+"rl:chatmsg:{t:"+v.TenantID.String()+"}:"+v.ContactID.String(), s.MessageLimit)
+	if err != nil {
+		return cic.Codef(cic.EUNAVAILABLE, "service_unavailable", "Chat is briefly unavailable; please try again in a moment.")
+	}
+	if res.Allowed == 0 {
+		return cic.Codef(cic.ERATELIMIT, "too_many_messages", "You are sending messages too fast; please wait %d seconds and send it again.",
+			max(int(math.Ceil(res.RetryAfter.Seconds())), 1))
+	}
+	return nil
 }
