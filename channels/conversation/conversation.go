@@ -351,29 +351,3 @@ func Receipt(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, provider, exter
 func ContactID(tenantID uuid.UUID, channel, externalID string) uuid.UUID {
 	return uuid.NewSHA1(tenantID, []byte(channel+"\x00"+externalID))
 }
-
-// NextContactOf reads, in one statement (one snapshot), the customer's
-// open contact on channel, or else the id the contact their message
-// opens is to have: derived from the customer and their newest contact
-// there, so concurrent messages that all found none open name one
-// contact (opened once: contacts.Open is idempotent by id), and the
-// next conversation after it another.
-func NextContactOf(ctx context.Context, tx pgx.Tx, tenantID, customerID uuid.UUID, channel string) (open, next uuid.UUID, err error) {
-	var last, openID *uuid.UUID
-	err = tx.QueryRow(ctx, `SELECT
-			(SELECT id FROM contacts WHERE tenant_id = $1 AND customer_id = $2 AND channel = $3
-				AND state IN ('new', 'queued', 'offered', 'accepted', 'wrap_up') ORDER BY created_at DESC LIMIT 1),
-			(SELECT id FROM contacts WHERE tenant_id = $1 AND customer_id = $2 AND channel = $3 ORDER BY created_at DESC, id DESC LIMIT 1)`,
-		tenantID, customerID, channel).Scan(&openID, &last)
-	if err != nil {
-		return uuid.Nil, uuid.Nil, fmt.Errorf("open contact lookup: %w", err)
-	}
-	if openID != nil {
-		return *openID, uuid.Nil, nil
-	}
-	after := uuid.Nil
-	if last != nil {
-		after = *last
-	}
-	return uuid.Nil, ContactID(tenantID, channel, "customer:"+customerID.String()+":after:"+after.String()), nil
-}

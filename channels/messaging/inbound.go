@@ -72,7 +72,7 @@ func (f *Flow) Receive(ctx context.Context, in Inbound) (Outcome, error) {
 		return Outcome{}, cic.Codef(cic.EINVALID, "invalid_message_id", "The message has no usable id.")
 	}
 	var out Outcome
-	var customerID, known, open, next uuid.UUID
+	var customerID, known, open uuid.UUID
 	err := f.DB.Tx(ctx, in.TenantID, func(tx pgx.Tx) error {
 		var err error
 		customerID, err = customer.ResolveTx(ctx, tx, in.TenantID, in.IdentityKind, in.Identity, in.DisplayName)
@@ -89,11 +89,7 @@ func (f *Flow) Receive(ctx context.Context, in Inbound) (Outcome, error) {
 			}
 		}
 		if in.Continues {
-			// The contact a new message opens is named by the customer's
-			// last contact on the channel, not by the message: two
-			// messages at the same instant name the same contact, which
-			// is opened once (contacts.Open is idempotent by id).
-			if open, next, err = conversation.NextContactOf(ctx, tx, in.TenantID, customerID, in.Channel); err != nil {
+			if open, _, err = conversation.OpenContactOf(ctx, tx, in.TenantID, customerID, in.Channel); err != nil {
 				return err
 			}
 		}
@@ -122,11 +118,7 @@ func (f *Flow) Receive(ctx context.Context, in Inbound) (Outcome, error) {
 		}
 		return out, nil
 	}
-	id := conversation.ContactID(in.TenantID, in.Channel, in.ExternalID)
-	if next != uuid.Nil {
-		id = next
-	}
-	oi := contacts.OpenInput{ID: id,
+	oi := contacts.OpenInput{ID: conversation.ContactID(in.TenantID, in.Channel, in.ExternalID),
 		Channel: in.Channel, QueueID: in.QueueID, CustomerID: &customerID, CustomerRef: in.Identity, Subject: in.Subject}
 	c, err := f.Contacts.Open(ctx, in.TenantID, oi)
 	if e, ok := cic.AsError(err); ok && errors.Is(err, contacts.ErrClosed) {

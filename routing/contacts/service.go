@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/metering"
@@ -174,21 +173,10 @@ func (s *Service) Open(ctx context.Context, tenantID uuid.UUID, in OpenInput) (C
 		}
 		return addEvent(ctx, tx, tenantID, id, state, nil, &in.QueueID, map[string]any{"channel": in.Channel})
 	})
-	if isUniqueViolation(err) && in.ID != uuid.Nil {
-		// A concurrent Open of the same contact inserted it first.
-		if c, gerr := s.get(ctx, tenantID, in.ID); gerr == nil {
-			return s.reopen(ctx, tenantID, c, in, now)
-		}
-	}
 	if err != nil {
 		return Contact{}, err
 	}
 	return s.enqueueOpened(ctx, tenantID, c, q.ID, in, ok, now)
-}
-
-func isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // reopen answers a retried Open of a contact that exists: as the first
