@@ -297,3 +297,13 @@ func (p *apiStub) setFail(v bool) {
 func twilioSign(token, fullURL string, form url.Values) string {
 	return twilio.Sign(token, fullURL, form)
 }
+
+// accept has the company's agent accept the contact (offered to them),
+// as an answer needs (contacts.Service.BeforeAnswer).
+func (ms *msgServer) accept(t testing.TB, mc msgCompany, contactID uuid.UUID) {
+	t.Helper()
+	p := tenant.Principal{Actor: tenant.Actor{TenantID: mc.TenantID, UserID: mc.Agent.UserID, Role: cic.RoleAgent}}
+	if _, err := ms.Contacts.Accept(testenv.Context(t), p, contactID); err != nil {
+		t.Fatal(err)
+	}
+}
