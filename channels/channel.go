@@ -37,6 +37,16 @@ type Message struct {
 	Attachments []Attachment
 }
 
+// IsAnswer says msg is someone's answer to the customer (an agent's
+// reply, or any message with an author), not a system message (the
+// survey, a notice). An answer goes out only on an accepted, metered
+// contact: every Channel's Send checks it with
+// contacts.Service.BeforeAnswer before the message reaches the customer.
+// A kind this package does not know counts as an answer.
+func (m Message) IsAnswer() bool {
+	return m.AgentID != nil || (m.Kind != KindSurvey && m.Kind != KindNotice)
+}
+
 // Attachment is a file sent with a message.
 type Attachment struct {
 	Filename    string
@@ -62,7 +72,9 @@ type Channel interface {
 	// Name is the channel's name in contacts.channel.
 	Name() string
 	// Send delivers msg to the customer of an existing contact and
-	// records it in the conversation.
+	// records it in the conversation. An answer (msg.IsAnswer) on a
+	// contact not yet accepted is refused with contacts.ErrNotAccepted
+	// before anything reaches the customer (contacts.Service.BeforeAnswer).
 	Send(ctx context.Context, msg Message) error
 	// Start opens an outbound contact handled by the agent who starts it
 	// (accepted and metered at once) and sends its first message or

@@ -94,6 +94,11 @@ func (s *Server) apiSendMessage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if d.AcceptedAt == nil {
+		// The channel's Send refuses it too (contacts.Service.BeforeAnswer);
+		// said first, whoever asks.
+		return contacts.ErrNotAccepted
+	}
 	if d.AgentID == nil || (*d.AgentID != p.UserID && !p.Role.In(cic.RoleOwner, cic.RoleAdmin, cic.RoleSupervisor)) {
 		return cic.Codef(cic.EFORBIDDEN, "not_yours", "Only the agent handling this contact answers it.")
 	}

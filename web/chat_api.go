@@ -56,6 +56,7 @@ func (s *Server) apiCreateWidget(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	c.Set(fiber.HeaderCacheControl, "no-store") // the identity secret, once
 	return c.Status(fiber.StatusCreated).JSON(s.widgetView(c, w))
 }
 
@@ -90,6 +91,22 @@ func (s *Server) apiSetWidgetOrigins(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	return c.JSON(s.widgetView(c, w))
+}
+
+// apiRotateWidgetSecret: POST /chat/widgets/{id}/identity-secret -> the
+// widget with its new identity_secret, shown this once; e-mail hashes
+// made with the old secret no longer link chats to customers.
+func (s *Server) apiRotateWidgetSecret(c *fiber.Ctx) error {
+	a, id, err := actorAndID(c, "chat widget")
+	if err != nil {
+		return err
+	}
+	w, err := s.cfg.Chat.RotateIdentitySecret(c.UserContext(), a, id)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(s.widgetView(c, w))
 }
 

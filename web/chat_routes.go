@@ -25,16 +25,22 @@ import (
 //	POST /chat-widgets                       create {name, queue_id, allowed_origins (one a line), greeting}
 //	POST /chat-widgets/{id}/origins          replace the allowed origins
 //	POST /chat-widgets/{id}/revoke           revoke
+//	POST /chat-widgets/{id}/identity-secret  a new identity secret, shown once
 //
 // API (bearer; the agent socket also takes the page session):
 //
 //	GET/POST /api/v1/chat/widgets, DELETE /api/v1/chat/widgets/{id}, PUT /api/v1/chat/widgets/{id}/origins
+//	POST /api/v1/chat/widgets/{id}/identity-secret  -> the widget with its new identity_secret (once)
 //	GET  /api/v1/contacts/{id}/messages?after=<seq>&limit=
 //	POST /api/v1/contacts/{id}/messages {client_id, body}
 //	GET  /api/v1/chat/ws                          the agent's WebSocket
 func (s *Server) chatRoutes() {
 	if s.cfg.Chat == nil {
 		s.cfg.Chat = chat.New(s.cfg.Tenants.DB, s.cfg.Contacts, s.cfg.Setup, s.cfg.Redis, s.cfg.RedisPrefix, s.cfg.Logger)
+	}
+	if s.cfg.Chat.IdentityKey == nil && s.cfg.Tenants.Keys != nil {
+		// Derived from the token keys: every replica derives the same.
+		s.cfg.Chat.IdentityKey = s.cfg.Tenants.Keys.Derive(chat.IdentityPurpose)
 	}
 	// Stopping the fan-out ends the open sockets; their visitors
 	// reconnect to another replica and resume.
@@ -58,11 +64,13 @@ func (s *Server) chatRoutes() {
 	app.Post("/chat-widgets", csrf, auth, s.widgetCreateSubmit)
 	app.Post("/chat-widgets/:id/origins", csrf, auth, s.widgetOriginsSubmit)
 	app.Post("/chat-widgets/:id/revoke", csrf, auth, s.widgetRevokeSubmit)
+	app.Post("/chat-widgets/:id/identity-secret", csrf, auth, s.widgetRotateSubmit)
 
 	api.Get("/chat/widgets", bearer, s.apiListWidgets)
 	api.Post("/chat/widgets", bearer, s.apiCreateWidget)
 	api.Delete("/chat/widgets/:id", bearer, s.apiRevokeWidget)
 	api.Put("/chat/widgets/:id/origins", bearer, s.apiSetWidgetOrigins)
+	api.Post("/chat/widgets/:id/identity-secret", bearer, s.apiRotateWidgetSecret)
 	api.Get("/chat/ws", s.chatAgentAuth, websocket.New(s.chatAgentSocket, wsConfig))
 	api.Get("/contacts/:id/messages", bearer, s.apiListMessages)
 	api.Post("/contacts/:id/messages", bearer, s.apiPostMessage)

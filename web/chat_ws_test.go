@@ -43,7 +43,7 @@ func TestChat_RoundTripOverWebSockets_ResumeWithoutLossOrDuplicates(t *testing.T
 	}
 	// The agent may not answer before accepting.
 	ag.send(t, map[string]any{"type": "send", "contact_id": id, "client_id": "a-0", "body": "too early"})
-	if e, _ := ag.next(t, "error"); e["error"].(map[string]any)["code"] != "invalid_state" {
+	if e, _ := ag.next(t, "error"); e["error"].(map[string]any)["code"] != "not_accepted" {
 		t.Fatalf("send before accept: %v", e)
 	}
 	ts.call(t, "POST", "/api/v1/contacts/"+id+"/accept", agent.Token, nil).mustStatus(t, http.StatusOK)

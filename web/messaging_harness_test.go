@@ -47,6 +47,13 @@ type msgServer struct {
 
 func newMsgServer(t testing.TB) *msgServer {
 	t.Helper()
+	return newMsgServerWith(t)
+}
+
+// newMsgServerWith is newMsgServer with more channels: each extra
+// function may change the configuration and register channels.
+func newMsgServerWith(t testing.TB, extra ...func(*web.Config, *channels.Registry)) *msgServer {
+	t.Helper()
 	ms := &msgServer{API: newAPIStub(t), Registry: &channels.Registry{}}
 	ms.testServer = newServer(t, func(cfg *web.Config) {
 		db := cfg.Tenants.DB
@@ -63,6 +70,9 @@ func newMsgServer(t testing.TB) *msgServer {
 		ms.Registry.Register(ms.SMS)
 		ms.Registry.Register(ms.Social)
 		ms.Registry.Register(ms.Fax)
+		for _, f := range extra {
+			f(cfg, ms.Registry)
+		}
 	})
 	return ms
 }
@@ -288,4 +298,14 @@ func (p *apiStub) setFail(v bool) {
 
 func twilioSign(token, fullURL string, form url.Values) string {
 	return twilio.Sign(token, fullURL, form)
+}
+
+// accept has the company's agent accept the contact (offered to them),
+// as an answer needs (contacts.Service.BeforeAnswer).
+func (ms *msgServer) accept(t testing.TB, mc msgCompany, contactID uuid.UUID) {
+	t.Helper()
+	p := tenant.Principal{Actor: tenant.Actor{TenantID: mc.TenantID, UserID: mc.Agent.UserID, Role: cic.RoleAgent}}
+	if _, err := ms.Contacts.Accept(testenv.Context(t), p, contactID); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -127,6 +127,7 @@ func TestSMS_InboundRoutesJoinsRepliesAndTracksStatus(t *testing.T) {
 
 	// The agent answers: the provider gets it from our number, to theirs.
 	agent := a.Agent.UserID
+	ms.accept(t, a, contactID) // answered once accepted (and metered)
 	if err := ms.Registry.Send(ctx, "sms", channels.Message{TenantID: a.TenantID, ContactID: contactID, AgentID: &agent,
 		Kind: channels.KindReply, Body: "It leaves the depot today."}); err != nil {
 		t.Fatal(err)
@@ -319,6 +320,7 @@ func TestSMS_TenantIsolation(t *testing.T) {
 	ms.postTwilio(t, smsPath(a.TenantID), a.TwilioToken, smsForm("SMa", customerPhone, acmeNumber, "hi")).mustStatus(t, http.StatusOK)
 	ctx := testenv.Context(t)
 	contactID := conversation.ContactID(a.TenantID, "sms", "SMa")
+	ms.accept(t, a, contactID)
 	if err := ms.SMS.Send(ctx, channels.Message{TenantID: a.TenantID, ContactID: contactID, Kind: channels.KindReply, Body: "hello"}); err != nil {
 		t.Fatal(err)
 	}

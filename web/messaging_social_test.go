@@ -10,12 +10,15 @@ import (
 
 	"github.com/google/uuid"
 
+	cic "github.com/cic-platform/cic"
+
 	"github.com/cic-platform/cic/channels"
 	"github.com/cic-platform/cic/channels/conversation"
 	"github.com/cic-platform/cic/channels/customer"
 	"github.com/cic-platform/cic/channels/messaging"
 	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/routing/contacts"
+	"github.com/cic-platform/cic/tenant"
 )
 
 func socialPath(tenantID uuid.UUID) string { return "/webhooks/social/" + tenantID.String() }
@@ -112,6 +115,10 @@ func TestSocial_InboundRoutesJoinsAndRepliesSigned(t *testing.T) {
 	}
 
 	agent := a.Agent.UserID
+	// Answered once accepted (and metered): issue #15, item 3.
+	if _, err := ms.Contacts.Accept(ctx, tenant.Principal{Actor: tenant.Actor{TenantID: a.TenantID, UserID: agent, Role: cic.RoleAgent}}, contactID); err != nil {
+		t.Fatal(err)
+	}
 	if err := ms.Registry.Send(ctx, "social", channels.Message{TenantID: a.TenantID, ContactID: contactID, AgentID: &agent,
 		Kind: channels.KindReply, Body: "Sorry! A new one is on its way."}); err != nil {
 		t.Fatal(err)

@@ -21,6 +21,13 @@ var widgetNotices = map[string]string{
 	"created": "The chat widget was created: copy its snippet into your pages.",
 	"origins": "The allowed sites were saved; they apply from the next chat.",
 	"revoked": "The chat widget was revoked: pages carrying its snippet no longer open chats.",
+	"rotated": "The widget has a new identity secret: e-mail hashes made with the old one no longer link chats to customers.",
+}
+
+type widgetSecret struct {
+	WidgetID uuid.UUID
+	Name     string
+	Secret   string
 }
 
 type widgetRow struct {
@@ -31,6 +38,9 @@ type widgetRow struct {
 
 type widgetsPageData struct {
 	Widgets []widgetRow
+	// Secret is a widget's identity secret just created or rotated: shown
+	// on this one answer, never again.
+	Secret *widgetSecret
 	// Queues are the tenant's queues that take chats, for a new widget.
 	Queues []setup.Queue
 }
@@ -66,6 +76,10 @@ func (s *Server) renderWidgets(c *fiber.Ctx, d pageData, err error) error {
 		}
 		data.Widgets = append(data.Widgets, r)
 	}
+	if sec, ok := d.Data.(*widgetSecret); ok {
+		data.Secret = sec
+		c.Set(fiber.HeaderCacheControl, "no-store")
+	}
 	d.Title, d.Data = "Chat widgets", data
 	if err != nil {
 		return s.pageError(c, "widgets", d, err)
@@ -88,7 +102,20 @@ func (s *Server) widgetCreateSubmit(c *fiber.Ctx) error {
 	if err != nil {
 		return s.renderWidgets(c, pageData{Form: formValues(c, "name", "allowed_origins", "greeting", "queue_id")}, err)
 	}
-	return c.Redirect("/chat-widgets?done=created#widget-"+w.ID.String(), fiber.StatusSeeOther)
+	// Not a redirect: the identity secret is shown on this answer only.
+	return s.renderWidgets(c, pageData{Notice: widgetNotices["created"], Data: &widgetSecret{WidgetID: w.ID, Name: w.Name, Secret: w.IdentitySecret}}, nil)
+}
+
+func (s *Server) widgetRotateSubmit(c *fiber.Ctx) error {
+	a, id, err := actorAndID(c, "chat widget")
+	if err != nil {
+		return err
+	}
+	w, err := s.cfg.Chat.RotateIdentitySecret(c.UserContext(), a, id)
+	if err != nil {
+		return s.renderWidgets(c, pageData{}, err)
+	}
+	return s.renderWidgets(c, pageData{Notice: widgetNotices["rotated"], Data: &widgetSecret{WidgetID: w.ID, Name: w.Name, Secret: w.IdentitySecret}}, nil)
 }
 
 func (s *Server) widgetOriginsSubmit(c *fiber.Ctx) error {

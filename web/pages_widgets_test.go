@@ -22,6 +22,10 @@ import (
 // snippetArea is a snippet textarea of the widgets page.
 var snippetArea = regexp.MustCompile(`<textarea id="snippet-([0-9a-f-]{36})" class="snippet-text" readonly rows="2">([^<]*)</textarea>`)
 
+// identitySecretShown is the widgets page's one-time identity secret:
+// the widget's id and the secret.
+var identitySecretShown = regexp.MustCompile(`(?s)id="identity-secret" data-widget-id="([0-9a-f-]{36})".*?id="identity-secret-value" class="wide snippet-text" readonly value="(cis1_[0-9a-f]{64})"`)
+
 // pageSnippets are the snippets the widgets page shows, by widget id.
 func pageSnippets(body string) map[string]string {
 	out := map[string]string{}
@@ -85,12 +89,16 @@ func TestWidgetPages_AdminCreatesCopiesChangesSitesAndRevokes(t *testing.T) {
 
 	resp, body := b.post("/chat-widgets", url.Values{"_csrf": {token}, "name": {"Shop"}, "queue_id": {chatQ}, "greeting": {"Hi there"},
 		"allowed_origins": {"https://shop.example\r\nHTTP://127.0.0.1:3000\r\n\r\nhttps://shop.example:443"}})
-	loc := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/chat-widgets?done=created#widget-") {
-		t.Fatalf("create: %d %s %s", resp.StatusCode, loc, body)
+	// Not a redirect: the identity secret is on this answer, once.
+	sec := identitySecretShown.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || sec == nil || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
 	}
-	id := strings.TrimPrefix(loc, "/chat-widgets?done=created#widget-")
+	id := sec[1]
 	w := ts.widgetByID(t, owner, id)
+	if _, listed := w["identity_secret"]; listed {
+		t.Fatalf("the API's list shows the identity secret: %v", w)
+	}
 	if fmt.Sprint(w["allowed_origins"]) != "[https://shop.example http://127.0.0.1:3000]" || w["queue_id"] != chatQ || w["greeting"] != "Hi there" || w["name"] != "Shop" {
 		t.Fatalf("created widget: %v", w)
 	}
@@ -98,6 +106,14 @@ func TestWidgetPages_AdminCreatesCopiesChangesSitesAndRevokes(t *testing.T) {
 	snippets := pageSnippets(page)
 	if snippets[id] != w["snippet"] || !strings.HasPrefix(snippets[id], `<script src="http://cic.test/widget.js" data-key="cw1.`) {
 		t.Fatalf("the page's snippet %q is not the API's %q", snippets[id], w["snippet"])
+	}
+	if strings.Contains(page, sec[2]) || strings.Contains(page, `id="identity-secret"`) {
+		t.Error("the identity secret shows again after its one answer")
+	}
+	// A new secret, shown once too; the old one is gone.
+	resp, body = b.post("/chat-widgets/"+id+"/identity-secret", url.Values{"_csrf": {token}})
+	if again := identitySecretShown.FindStringSubmatch(body); resp.StatusCode != http.StatusOK || again == nil || again[1] != id || again[2] == sec[2] {
+		t.Fatalf("rotate: %d %v", resp.StatusCode, again)
 	}
 	for _, want := range []string{`id="notice"`, `data-copy="snippet-` + id + `"`, "<td>Support</td>", `<code class="origin">http://127.0.0.1:3000</code>`, `class="status">active`} {
 		if !strings.Contains(page, want) {
@@ -165,9 +181,10 @@ func TestWidgetPages_OwnersAndAdminsOnly_PerTenant(t *testing.T) {
 			t.Errorf("%s: the navigation offers the widgets page", role)
 		}
 		for path, form := range map[string]url.Values{
-			"/chat-widgets":                    {"queue_id": {rc.queue}, "allowed_origins": {"https://evil.example"}},
-			"/chat-widgets/" + id + "/origins": {"allowed_origins": {"https://evil.example"}},
-			"/chat-widgets/" + id + "/revoke":  {},
+			"/chat-widgets":                            {"queue_id": {rc.queue}, "allowed_origins": {"https://evil.example"}},
+			"/chat-widgets/" + id + "/origins":         {"allowed_origins": {"https://evil.example"}},
+			"/chat-widgets/" + id + "/revoke":          {},
+			"/chat-widgets/" + id + "/identity-secret": {},
 		} {
 			form.Set("_csrf", token)
 			if resp, _ := b.post(path, form); resp.StatusCode != http.StatusForbidden {
@@ -185,8 +202,9 @@ func TestWidgetPages_OwnersAndAdminsOnly_PerTenant(t *testing.T) {
 		t.Fatalf("B's widgets page shows A's widget (%d)", resp.StatusCode)
 	}
 	for path, form := range map[string]url.Values{
-		"/chat-widgets/" + id + "/origins": {"allowed_origins": {"https://evil.example"}},
-		"/chat-widgets/" + id + "/revoke":  {},
+		"/chat-widgets/" + id + "/origins":         {"allowed_origins": {"https://evil.example"}},
+		"/chat-widgets/" + id + "/revoke":          {},
+		"/chat-widgets/" + id + "/identity-secret": {},
 	} {
 		form.Set("_csrf", token)
 		resp, body := other.post(path, form)

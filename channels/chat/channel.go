@@ -21,6 +21,13 @@ func (Channel) Name() string { return "chat" }
 // Send posts a system message to the conversation, also after it ended
 // (the survey), for the visitor's widget to show.
 func (c Channel) Send(ctx context.Context, msg channels.Message) error {
+	if msg.IsAnswer() {
+		// Answers are an agent's, through AgentSend; one that comes this
+		// way still follows the rule.
+		if err := c.S.Contacts.BeforeAnswer(ctx, msg.TenantID, msg.ContactID); err != nil {
+			return err
+		}
+	}
 	_, _, err := c.S.appendMessage(ctx, msg.TenantID, msg.ContactID, appendInput{sender: SenderSystem,
 		clientID: msg.Kind + ":" + msg.ContactID.String(), body: msg.Body, anyState: true})
 	return err

@@ -39,13 +39,25 @@ type Service struct {
 	LeaveGrace time.Duration
 	// StartLimit caps new chats per visitor IP and tenant; zero: none.
 	StartLimit redis_rate.Limit
-	limiter    *redis_rate.Limiter
-	prefix     string
+	// MessageLimit caps each visitor's messages (per conversation);
+	// zero: none.
+	MessageLimit redis_rate.Limit
+	// IdentityKey derives the widgets' identity secrets
+	// (tenant.Keys.Derive(IdentityPurpose)); without it no e-mail address
+	// a page gives is ever trusted.
+	IdentityKey []byte
+	limiter     *redis_rate.Limiter
+	prefix      string
 }
 
 // DefaultStartLimit is generous for offices behind one NAT and stops a
 // script from flooding a tenant's queue.
 var DefaultStartLimit = redis_rate.Limit{Rate: 30, Burst: 30, Period: time.Minute}
+
+// DefaultMessageLimit lets a person type as fast as they do (and the
+// widget resend what a dropped connection left unacknowledged) and stops
+// a script from flooding the agent's conversation.
+var DefaultMessageLimit = redis_rate.Limit{Rate: 30, Burst: 15, Period: time.Minute}
 
 // New wires a Service; its Hub starts on first use. prefix namespaces the
 // Redis keys and channels, as the rest of the server's.
@@ -54,7 +66,7 @@ func New(db *tenant.DB, cs *contacts.Service, st *setup.Service, rdb *redis.Clie
 		log = slog.Default()
 	}
 	return &Service{DB: db, Contacts: cs, Setup: st, Hub: NewHub(rdb, prefix, log), Logger: log,
-		LeaveGrace: 60 * time.Second, StartLimit: DefaultStartLimit, limiter: redis_rate.NewLimiter(rdb), prefix: prefix}
+		LeaveGrace: 60 * time.Second, StartLimit: DefaultStartLimit, MessageLimit: DefaultMessageLimit, limiter: redis_rate.NewLimiter(rdb), prefix: prefix}
 }
 
 // Close stops the live fan-out; open subscriptions end.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/google/uuid"
 
 	cic "github.com/cic-platform/cic"
@@ -145,6 +146,7 @@ func TestChatStart_RefusesBadKeyRevokedKeyAndOtherOrigins_WithoutAContact(t *tes
 
 func TestChatMessages_ResendStoredOnce_SeqsGaplessUnderConcurrency(t *testing.T) {
 	w := newWorld(t)
+	w.chat.MessageLimit = redis_rate.Limit{} // 60 sends at once: the store's test, not the limit's
 	co := w.company(t, "acme", 0)
 	v := w.start(t, co)
 	c := testenv.Context(t)
@@ -218,7 +220,7 @@ func TestChatAgentSend_OnlyTheAssignedAgentAfterAcceptOrASupervisor(t *testing.T
 	if *ct.AgentID != offered.UserID {
 		offered, other = other, offered
 	}
-	if _, _, err := w.chat.AgentSend(c, offered, v.ContactID, "a-1", "hello"); testenv.Code(err) != "invalid_state" {
+	if _, _, err := w.chat.AgentSend(c, offered, v.ContactID, "a-1", "hello"); testenv.Code(err) != "not_accepted" {
 		t.Errorf("send before accepting: %v", err)
 	}
 	if _, _, err := w.chat.AgentSend(c, other, v.ContactID, "a-1", "hello"); testenv.Code(err) != "not_found" {
@@ -455,5 +457,40 @@ func TestChatWidget_SetOrigins_ReplacesTheAllowListAtOnce(t *testing.T) {
 	if err := w.db.Owner.QueryRow(c, `SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = 'chat_widget.origins'`,
 		a.owner.TenantID).Scan(&n); err != nil || n != 1 {
 		t.Errorf("audit entries %d %v, want 1", n, err)
+	}
+}
+
+// TestChatVisitor_MessageRateIsLimitedPerVisitor: a visitor past the
+// message rate is refused too_many_messages (a rate limit, with when to
+// send again) and nothing is stored; another visitor's chat is not
+// affected.
+func TestChatVisitor_MessageRateIsLimitedPerVisitor(t *testing.T) {
+	w := newWorld(t)
+	w.chat.MessageLimit = redis_rate.Limit{Rate: 5, Burst: 5, Period: time.Hour}
+	co := w.company(t, "acme", 0)
+	c := testenv.Context(t)
+	v := w.start(t, co)
+	for i := range 5 {
+		if _, _, err := w.chat.VisitorSend(c, v, fmt.Sprintf("m-%d", i), "hello"); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	_, _, err := w.chat.VisitorSend(c, v, "m-5", "flood")
+	if testenv.Code(err) != "too_many_messages" || cic.ErrorKind(err) != cic.ERATELIMIT || !strings.Contains(err.Error(), "seconds") {
+		t.Fatalf("sixth message: %v, want rate limited too_many_messages", err)
+	}
+	if ms, _ := w.chat.Messages(c, v.TenantID, v.ContactID, 0, 0); len(ms) != 5 {
+		t.Errorf("%d messages stored, want 5", len(ms))
+	}
+	st, err := w.chat.Start(c, co.widget.Key, site, "192.0.2.1", chat.StartInput{VisitorID: "v2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := w.chat.Authenticate(c, st.Token, site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.chat.VisitorSend(c, v2, "m-0", "hello"); err != nil {
+		t.Errorf("another visitor is limited too: %v", err)
 	}
 }

@@ -55,6 +55,7 @@ func newWorld(t *testing.T) *world {
 // own hub.
 func (w *world) replica(t *testing.T) *chat.Service {
 	s := chat.New(w.tenants.DB, w.contacts, w.setup, w.rdb, w.prefix, quiet)
+	s.IdentityKey = w.tenants.Keys.Derive(chat.IdentityPurpose)
 	t.Cleanup(s.Close)
 	return s
 }

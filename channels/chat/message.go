@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -142,8 +143,12 @@ func (s *Service) Messages(ctx context.Context, tenantID, contactID uuid.UUID, a
 }
 
 // VisitorSend stores a visitor's message; a resend of the same client id
-// returns the stored one.
+// returns the stored one. Past MessageLimit the visitor is refused
+// ERATELIMIT too_many_messages, with when to send again.
 func (s *Service) VisitorSend(ctx context.Context, v Visitor, clientID, body string) (Message, bool, error) {
+	if err := s.allowMessage(ctx, v); err != nil {
+		return Message{}, false, err
+	}
 	return s.appendMessage(ctx, v.TenantID, v.ContactID, appendInput{sender: SenderVisitor, clientID: clientID, body: body,
 		states: []string{contacts.StateNew, contacts.StateQueued, contacts.StateOffered, contacts.StateAccepted, contacts.StateWrapUp}})
 }
@@ -175,8 +180,11 @@ func (s *Service) AgentMessages(ctx context.Context, p tenant.Principal, contact
 	return s.Messages(ctx, p.TenantID, contactID, after, limit)
 }
 
-// AgentSend stores a message from the agent the contact is assigned to
-// (once they accepted it), or from a supervisor, admin or owner.
+// AgentSend stores a message from the agent the contact is assigned to,
+// or from a supervisor, admin or owner, once the contact was accepted
+// (contacts.Service.BeforeAnswer: a chat no one accepted is answered by
+// no one, 409 not_accepted). A supervisor may still write in a chat an
+// agent accepted and then transferred back to a queue: it is metered.
 func (s *Service) AgentSend(ctx context.Context, p tenant.Principal, contactID uuid.UUID, clientID, body string) (Message, bool, error) {
 	if err := checkMessage(clientID, body); err != nil {
 		return Message{}, false, err
@@ -191,6 +199,9 @@ func (s *Service) AgentSend(ctx context.Context, p tenant.Principal, contactID u
 			return Message{}, false, cic.Codef(cic.EFORBIDDEN, "not_your_contact", "This contact is not assigned to you.")
 		}
 		states = append(states, contacts.StateQueued, contacts.StateOffered)
+	}
+	if err := s.Contacts.BeforeAnswer(ctx, p.TenantID, contactID); err != nil {
+		return Message{}, false, err
 	}
 	uid := p.UserID
 	return s.appendMessage(ctx, p.TenantID, contactID, appendInput{sender: SenderAgent, agentID: &uid, clientID: clientID, body: body, states: states})
@@ -215,4 +226,19 @@ func (s *Service) VisitorTyping(ctx context.Context, v Visitor) error {
 		return fmt.Errorf("typing: %w", err)
 	}
 	return s.Typing(ctx, v.TenantID, v.ContactID, SenderVisitor, agent)
+}
+
+func (s *Service) allowMessage(ctx context.Context, v Visitor) error {
+	if s.limiter == nil || s.MessageLimit.Rate <= 0 {
+		return nil
+	}
+	res, err := s.limiter.Allow(ctx, s.prefix+"rl:chatmsg:{t:"+v.TenantID.String()+"}:"+v.ContactID.String(), s.MessageLimit)
+	if err != nil {
+		return cic.Codef(cic.EUNAVAILABLE, "service_unavailable", "Chat is briefly unavailable; please try again in a moment.")
+	}
+	if res.Allowed == 0 {
+		return cic.Codef(cic.ERATELIMIT, "too_many_messages", "You are sending messages too fast; please wait %d seconds and send it again.",
+			max(int(math.Ceil(res.RetryAfter.Seconds())), 1))
+	}
+	return nil
 }

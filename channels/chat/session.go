@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -33,9 +34,14 @@ type StartInput struct {
 	VisitorID string `json:"visitor_id"`
 	// Email and Name, when the page knows its visitor (a logged-in shop
 	// customer; the snippet's data-email, data-name), link the chat to
-	// the customer with that address, as their e-mails are.
-	Email string `json:"email"`
-	Name  string `json:"name"`
+	// the customer with that address, as their e-mails are, but only
+	// when EmailHash (data-email-hash) signs Email with the widget's
+	// identity secret (identity.go). An address without it is kept on
+	// the session as unverified: it links to no customer, and the agent
+	// sees no one's history for it.
+	Email     string `json:"email"`
+	EmailHash string `json:"email_hash"`
+	Name      string `json:"name"`
 }
 
 // Started is a new chat, for the visitor.
@@ -82,12 +88,33 @@ func (s *Service) Start(ctx context.Context, key, origin, ip string, in StartInp
 	if in.VisitorID != "" {
 		ref = "web:" + in.VisitorID
 	}
-	custID, err := s.customerOf(ctx, tenantID, in)
+	email := strings.TrimSpace(in.Email)
+	if len(email) > 320 || !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
+		return Started{}, cic.Codef(cic.EINVALID, "invalid_email", "email is an e-mail address of at most 320 characters.")
+	}
+	if len(in.EmailHash) > 128 {
+		return Started{}, cic.Codef(cic.EINVALID, "invalid_email_hash", "email_hash is the hex HMAC-SHA256 of the e-mail address.")
+	}
+	verified := false
+	if email != "" {
+		if err := s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
+			var err error
+			verified, err = s.verifiedEmail(ctx, tx, tenantID, w.ID, in.Email, in.EmailHash)
+			return err
+		}); err != nil {
+			return Started{}, err
+		}
+	}
+	link := in
+	if !verified {
+		link.Email = "" // unverified: the visitor's own customer at most
+	}
+	custID, err := s.customerOf(ctx, tenantID, link)
 	if err != nil {
 		return Started{}, err
 	}
-	if in.Email != "" {
-		ref = strings.ToLower(strings.TrimSpace(in.Email))
+	if verified {
+		ref = strings.ToLower(email)
 	}
 	c, err := s.Contacts.Open(ctx, tenantID, contacts.OpenInput{QueueID: *w.QueueID, Channel: "chat", CustomerRef: ref,
 		CustomerID: custID})
@@ -100,12 +127,22 @@ func (s *Service) Start(ctx context.Context, key, origin, ip string, in StartInp
 	secret, hash := newSecret()
 	norm, _ := NormalizeOrigin(origin)
 	err = s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO chat_sessions (tenant_id, contact_id, widget_id, token_hash, origin) VALUES ($1, $2, $3, $4, $5)`,
-			tenantID, c.ID, w.ID, hash, norm)
+		var claimed *string
+		if email != "" {
+			claimed = &email
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO chat_sessions (tenant_id, contact_id, widget_id, token_hash, origin, email, email_verified)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, tenantID, c.ID, w.ID, hash, norm, claimed, verified)
 		return err
 	})
 	if err != nil {
 		return Started{}, fmt.Errorf("chat session: %w", err)
+	}
+	if email != "" {
+		// On the contact's timeline, said as what it is.
+		if err := s.Contacts.AddEvent(ctx, tenantID, c.ID, "visitor_email", nil, map[string]any{"email": email, "verified": verified}); err != nil {
+			s.Logger.Warn("chat: note visitor e-mail", "tenant", tenantID, "contact", c.ID, "err", err)
+		}
 	}
 	return Started{ContactID: c.ID, Token: fmt.Sprintf("%s.%s.%s.%s", visitorTokenPrefix, tenantID, c.ID, secret),
 		Greeting: w.Greeting, State: c.State}, nil

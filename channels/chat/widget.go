@@ -35,6 +35,10 @@ type Widget struct {
 	Greeting       string     `json:"greeting"`
 	CreatedAt      time.Time  `json:"created_at"`
 	RevokedAt      *time.Time `json:"revoked_at"`
+	// IdentitySecret signs the e-mail addresses the page vouches for
+	// (identity.go); set only in the answer that creates the widget or
+	// rotates the secret, never stored or listed.
+	IdentitySecret string `json:"identity_secret,omitempty"`
 }
 
 // WidgetInput creates a widget.
@@ -163,7 +167,7 @@ func parseWidgetKey(key string) (uuid.UUID, bool) {
 }
 
 // CreateWidget makes a widget for a queue of the actor's tenant that
-// takes chat contacts.
+// takes chat contacts; the answer carries its identity secret, once.
 func (s *Service) CreateWidget(ctx context.Context, a tenant.Actor, in WidgetInput) (Widget, error) {
 	if !a.Role.Manages() {
 		return Widget{}, errManagersOnly
@@ -187,17 +191,21 @@ func (s *Service) CreateWidget(ctx context.Context, a tenant.Actor, in WidgetInp
 		return Widget{}, cic.Codef(cic.EINVALID, "invalid_queue", "Queue %s does not take chat contacts.", q.Name)
 	}
 	var w Widget
+	salt := newSalt()
 	err = s.DB.Tx(ctx, a.TenantID, func(tx pgx.Tx) error {
 		var err error
-		w, err = scanWidget(tx.QueryRow(ctx, `INSERT INTO chat_widgets (tenant_id, id, public_key, name, queue_id, allowed_origins, greeting, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+widgetColumns,
-			a.TenantID, uuid.New(), newWidgetKey(a.TenantID), in.Name, in.QueueID, in.AllowedOrigins, in.Greeting, a.UserID))
+		w, err = scanWidget(tx.QueryRow(ctx, `INSERT INTO chat_widgets (tenant_id, id, public_key, name, queue_id, allowed_origins, greeting, created_by, identity_salt)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+widgetColumns,
+			a.TenantID, uuid.New(), newWidgetKey(a.TenantID), in.Name, in.QueueID, in.AllowedOrigins, in.Greeting, a.UserID, salt))
 		if err != nil {
 			return fmt.Errorf("insert chat widget: %w", err)
 		}
 		return tenant.Audit(ctx, tx, a, "chat_widget.create", "chat_widget", w.ID.String(),
 			map[string]any{"name": w.Name, "queue_id": in.QueueID, "allowed_origins": w.AllowedOrigins})
 	})
+	if err == nil {
+		w.IdentitySecret = s.identitySecret(w.ID, salt)
+	}
 	return w, err
 }
 

@@ -42,6 +42,10 @@ type Service struct {
 	Domain string
 	// MaxBytes is the largest message the listener takes.
 	MaxBytes int64
+	// MaxConnections and MaxConnectionsPerIP bound the listener's open
+	// connections, in all and from one address (SMTP_MAX_CONNECTIONS,
+	// SMTP_MAX_CONNECTIONS_PER_IP); 0 means the default, below 0 none.
+	MaxConnections, MaxConnectionsPerIP int
 	// Relay sends outbound mail; nil means outbound mail is off (replies
 	// are recorded as failed).
 	Relay  Relay

@@ -53,6 +53,11 @@ var (
 	ErrMalformed = errors.New("malformed message")
 	// ErrAttachmentTooLarge: an attachment exceeds conversation.MaxAttachment.
 	ErrAttachmentTooLarge = errors.New("attachment too large")
+	// ErrHeaderBomb: a header section over maxHeaderBytes, or with more
+	// than maxEncodedWords RFC 2047 encoded words (each one decoded, and
+	// charset-converted, costs time: a header of thousands is an attack,
+	// not a mail).
+	ErrHeaderBomb = errors.New("header section too large or with too many encoded words")
 )
 
 // Limits of what one mail may hold.
@@ -65,12 +70,41 @@ const (
 	// replaced by their hash.
 	maxIDLen = 400
 	maxRefs  = 50
+	// maxHeaderBytes and maxEncodedWords bound the top header section;
+	// the whole mail may hold 4 × maxEncodedWords.
+	maxHeaderBytes  = 256 << 10
+	maxEncodedWords = 500
 )
+
+// checkHeaders refuses a header bomb before any decoding.
+func checkHeaders(raw []byte) error {
+	head := raw
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
+		head = raw[:i]
+	} else if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
+		head = raw[:i]
+	}
+	if len(head) > maxHeaderBytes {
+		return fmt.Errorf("%w: %d bytes of headers", ErrHeaderBomb, len(head))
+	}
+	if n := bytes.Count(head, []byte("=?")); n > maxEncodedWords {
+		return fmt.Errorf("%w: %d encoded words", ErrHeaderBomb, n)
+	}
+	if n := bytes.Count(raw, []byte("=?")); n > 4*maxEncodedWords {
+		// Over the whole mail too: the parts have headers (file names),
+		// and no mail a person wrote has that many "=?" in its body.
+		return fmt.Errorf("%w: %d encoded words", ErrHeaderBomb, n)
+	}
+	return nil
+}
 
 // Parse reads a raw RFC 5322 message. It never panics on any input (the
 // fuzz test holds it to that) and every mail it returns has text or
 // attachments.
 func Parse(raw []byte) (*Mail, error) {
+	if err := checkHeaders(raw); err != nil {
+		return nil, err
+	}
 	ent, err := message.Read(bytes.NewReader(raw))
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)

@@ -60,6 +60,11 @@ func (s *Service) Send(ctx context.Context, msg channels.Message) error {
 	if c.Channel != Channel {
 		return cic.Codef(cic.EINVALID, "invalid_channel", "This contact is not an e-mail conversation.")
 	}
+	if msg.IsAnswer() {
+		if err := s.Contacts.BeforeAnswer(ctx, msg.TenantID, c.ID); err != nil {
+			return err
+		}
+	}
 	th, err := s.thread(ctx, msg.TenantID, c)
 	if err != nil {
 		return err

@@ -32,6 +32,10 @@ var (
 	replyAttTooBig = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "An attachment is larger than 10 MB"}
 	replyMalformed = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message could not be read"}
 	replyTryLater  = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, please try again later"}
+	// Permanent: the same bytes would fail the same way, so a sender must
+	// not retry them (a 451 would have it send them again and again).
+	replyLineTooLong = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
+	replyHeaderBomb  = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message headers too large or with too many encoded words"}
 )
 
 // Listener is the inbound SMTP server.
@@ -49,6 +53,10 @@ func (s *Service) Listen(ctx context.Context, addr string) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp listen %s: %w", addr, err)
 	}
+	maxConns, perIP := limitOr(s.MaxConnections, DefaultMaxConnections), limitOr(s.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
+	ln = newLimitListener(ln, maxConns, perIP, func(remote string) {
+		s.log().Warn("smtp: connection refused over the limit", "remote", remote, "max", maxConns, "per_ip", perIP)
+	})
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &session{s: s, ctx: ctx, remote: c.Conn().RemoteAddr().String()}, nil
@@ -68,6 +76,17 @@ func (s *Service) Listen(ctx context.Context, addr string) (*Listener, error) {
 	}()
 	s.log().Info("smtp: listening", "addr", ln.Addr().String(), "domain", s.Domain)
 	return l, nil
+}
+
+// limitOr is n, or def for 0; a negative n means no limit (0).
+func limitOr(n, def int) int {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return 0
+	}
+	return n
 }
 
 // Addr is the address the listener listens on.
@@ -133,6 +152,10 @@ func (ss *session) Data(r io.Reader) (err error) {
 	if errors.Is(err, smtp.ErrDataTooLarge) || int64(len(raw)) > ss.s.MaxBytes {
 		return replyTooLarge
 	}
+	if errors.Is(err, smtp.ErrTooLongLine) {
+		ss.s.log().Info("smtp: message with an over-long line refused", "remote", ss.remote)
+		return replyLineTooLong
+	}
 	if err != nil {
 		return replyTryLater
 	}
@@ -148,6 +171,9 @@ func (ss *session) Data(r io.Reader) (err error) {
 	switch {
 	case errors.Is(err, ErrAttachmentTooLarge):
 		return replyAttTooBig
+	case errors.Is(err, ErrHeaderBomb):
+		ss.s.log().Info("smtp: message headers refused", "remote", ss.remote, "err", err)
+		return replyHeaderBomb
 	case err != nil:
 		ss.s.log().Info("smtp: malformed message refused", "remote", ss.remote, "err", err)
 		return replyMalformed

@@ -30,8 +30,14 @@ type Deliver func(ctx context.Context) (externalID string, err error)
 
 // Send records o as queued, delivers it and records how that went: sent
 // with the provider's id, or failed with the reason, which is also
-// returned.
+// returned. An answer on a contact no one accepted is refused first
+// (contacts.Service.BeforeAnswer).
 func (f *Flow) Send(ctx context.Context, o Outgoing, deliver Deliver) (conversation.Message, error) {
+	if o.Msg.IsAnswer() {
+		if err := f.Contacts.BeforeAnswer(ctx, o.Msg.TenantID, o.Msg.ContactID); err != nil {
+			return conversation.Message{}, err
+		}
+	}
 	sender := conversation.SenderSystem
 	if o.Msg.AgentID != nil {
 		sender = conversation.SenderAgent

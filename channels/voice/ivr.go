@@ -16,7 +16,46 @@ const (
 	MaxTries      = 3   // a silent caller hears a prompt this often before the default
 	DefaultWait   = 5   // seconds a menu waits for a key when none is set
 	maxTimeoutSec = 30
+	// MaxNodes bounds a tree's steps (menus and actions): twelve keys
+	// and a time-out on five levels would otherwise allow 13^5, each
+	// checked (and its queue looked up) on every save.
+	MaxNodes = 200
+	// MaxMenuBytes bounds a tree as stored (JSON).
+	MaxMenuBytes = 64 << 10
 )
+
+// errMenuTooLarge is the refusal of a tree over MaxNodes or MaxMenuBytes.
+func errMenuTooLarge(why string) error {
+	return cic.Codef(cic.EINVALID, "menu_too_large", "The menu is too large: %s. Split it into several menus.", why)
+}
+
+// countNodes counts a tree's nodes, stopping past limit (and past the
+// depth a valid tree has), without recursion.
+func countNodes(root *Node, limit int) int {
+	type item struct {
+		n     *Node
+		depth int
+	}
+	n, stack := 0, []item{{root, 1}}
+	for len(stack) > 0 && n <= limit {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if it.n == nil {
+			continue
+		}
+		n++
+		if it.depth > MaxDepth {
+			continue // validate refuses it; what is below does not count
+		}
+		for _, c := range it.n.Options {
+			stack = append(stack, item{c, it.depth + 1})
+		}
+		if it.n.Timeout != nil {
+			stack = append(stack, item{it.n.Timeout, it.depth + 1})
+		}
+	}
+	return n
+}
 
 // Actions of a leaf.
 const (
@@ -101,6 +140,9 @@ func Validate(root *Node, queues QueueChecker) error {
 	}
 	if root.IsLeaf() {
 		return invalidNode("root", "The first node is a menu (a prompt and options), not an action.")
+	}
+	if countNodes(root, MaxNodes) > MaxNodes {
+		return errMenuTooLarge(fmt.Sprintf("at most %d steps (menus and actions)", MaxNodes))
 	}
 	return validate(root, "root", 1, queues)
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
+	cic "github.com/cic-platform/cic"
 )
 
 func TestNodeAt_FollowsKeysAndTimeOutPaths(t *testing.T) {
@@ -74,5 +76,39 @@ func TestTwiML_EscapesEverything(t *testing.T) {
 	if doc.Says[0] != `<Hangup/> & "quotes"` || doc.Gather.Say != `]]><Dial>` || doc.Gather.Action != `http://x/?a=1&b="2"` ||
 		doc.Redirect != "http://x/?a=<1>" || doc.Hangup != nil {
 		t.Fatalf("escaped document reads back wrong: %+v", doc)
+	}
+}
+
+// TestValidate_NodeLimit: a tree past MaxNodes is refused menu_too_large
+// before any of its nodes is checked (or its queues looked up); one at
+// the limit is checked as usual.
+func TestValidate_NodeLimit(t *testing.T) {
+	lookups := 0
+	q := uuid.New()
+	queues := func(uuid.UUID) (bool, bool) { lookups++; return true, true }
+	// wide builds a menu with keys 0-9, * and # on every level, depth deep.
+	var wide func(depth int) *Node
+	wide = func(depth int) *Node {
+		if depth == 0 {
+			return &Node{Action: &Action{Type: ActionQueue, QueueID: &q}}
+		}
+		n := &Node{Prompt: "Press a key", Options: map[string]*Node{}}
+		for _, k := range "0123456789*#" {
+			n.Options[string(k)] = wide(depth - 1)
+		}
+		return n
+	}
+	err := Validate(wide(MaxDepth-1), queues) // 1 + 12 + 144 + 1728 + 20736 nodes
+	if e, ok := cic.AsError(err); !ok || e.Code != "menu_too_large" || cic.ErrorKind(err) != cic.EINVALID {
+		t.Fatalf("a tree of 22,621 nodes: %v, want menu_too_large", err)
+	}
+	if lookups != 0 {
+		t.Errorf("%d queue lookups for a refused tree", lookups)
+	}
+	if err := Validate(wide(2), queues); err != nil { // 157 nodes
+		t.Fatalf("a tree of 157 nodes: %v", err)
+	}
+	if n := countNodes(wide(MaxDepth-1), MaxNodes); n != MaxNodes+1 {
+		t.Errorf("countNodes stops at %d, want %d", n, MaxNodes+1)
 	}
 }

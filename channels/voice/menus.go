@@ -105,8 +105,15 @@ func checkMenu(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, in MenuInput)
 	if name == "" || len(name) > 100 {
 		return cic.Codef(cic.EINVALID, "invalid_name", "A menu's name is 1 to 100 characters.")
 	}
+	if raw, err := json.Marshal(in.Tree); err != nil || len(raw) > MaxMenuBytes {
+		return errMenuTooLarge(fmt.Sprintf("at most %d KB as JSON", MaxMenuBytes>>10))
+	}
 	var qerr error
+	seen := map[uuid.UUID][2]bool{} // each queue is looked up once
 	check := func(id uuid.UUID) (bool, bool) {
+		if q, ok := seen[id]; ok {
+			return q[0], q[1]
+		}
 		var voice *bool
 		err := tx.QueryRow(ctx, `SELECT 'voice' = ANY(channels) FROM queues WHERE tenant_id = $1 AND id = $2`, tenantID, id).Scan(&voice)
 		if err != nil {
@@ -115,6 +122,7 @@ func checkMenu(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, in MenuInput)
 			}
 			return false, false
 		}
+		seen[id] = [2]bool{true, voice != nil && *voice}
 		return true, voice != nil && *voice
 	}
 	err := Validate(in.Tree, check)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	chatpkg "github.com/cic-platform/cic/channels/chat"
 	"github.com/cic-platform/cic/channels/twilio"
 	"github.com/cic-platform/cic/infra/testenv"
 	"github.com/cic-platform/cic/metering"
@@ -233,9 +234,11 @@ func TestEndToEnd_EmailThenChatThenCallIsOneCustomer(t *testing.T) {
 		t.Fatalf("no survey mail after close:\n%s", survey.Data)
 	}
 
-	// 2. Chat: the shop's page knows Jane and says so to the widget.
+	// 2. Chat: the shop's page knows Jane and says so to the widget,
+	// signing her address with the widget's identity secret.
 	chat := e.must(http.StatusCreated, "POST", "/chat/v1/sessions?key="+url.QueryEscape(str(widget, "key")), "",
-		map[string]any{"visitor_id": "browser42", "email": "jane@example.com", "name": "Jane Doe"}, "Origin", "https://shop.example")
+		map[string]any{"visitor_id": "browser42", "email": "jane@example.com", "name": "Jane Doe",
+			"email_hash": chatpkg.EmailHash(str(widget, "identity_secret"), "jane@example.com")}, "Origin", "https://shop.example")
 	chatID := str(chat, "contact_id")
 	if got := e.waitOffered(agent, "chat"); got != chatID {
 		t.Fatalf("offered chat %s, started %s", got, chatID)

@@ -16,7 +16,8 @@ import (
 // The returned stop closes the listener and waits for replies under way.
 func startEmail(ctx context.Context, d channelDeps, _ *web.Config) (func(), error) {
 	svc := &email.Service{DB: d.app.tenants.DB, Contacts: d.contacts, Conversations: d.conversations, Directory: d.directory,
-		Domain: d.cfg.InboundDomain, MaxBytes: d.cfg.SMTPMaxBytes, Logger: d.log.With("channel", "email")}
+		Domain: d.cfg.InboundDomain, MaxBytes: d.cfg.SMTPMaxBytes, Logger: d.log.With("channel", "email"),
+		MaxConnections: d.cfg.SMTPMaxConns, MaxConnectionsPerIP: d.cfg.SMTPMaxConnsPerIP}
 	if d.cfg.SMTPRelay != "" {
 		from := d.cfg.SMTPFrom
 		if from == "" {

@@ -75,6 +75,9 @@ type Config struct {
 	InboundDomain string
 	// SMTPMaxBytes is the largest inbound message accepted.
 	SMTPMaxBytes int64
+	// SMTPMaxConns and SMTPMaxConnsPerIP bound the inbound listener's
+	// open connections, in all and from one address.
+	SMTPMaxConns, SMTPMaxConnsPerIP int
 	// BillingMode is where purchases are paid: billing.ModeStripe (set
 	// whenever STRIPE_SECRET_KEY is), billing.ModeLocal (the built-in
 	// local checkout, only when BILLING_MODE=local asks for it) or
@@ -135,6 +138,8 @@ var envVars = []envVar{
 	{"SMTP_FROM", "cic@localhost", "sender address of the platform's own e-mail"},
 	{"INBOUND_DOMAIN", defaultInboundDomain, "domain of tenant mailboxes: <anything>@<tenant slug>.<INBOUND_DOMAIN>"},
 	{"SMTP_MAX_BYTES", "26214400", "largest inbound e-mail accepted, in bytes (25 MiB)"},
+	{"SMTP_MAX_CONNECTIONS", "200", "most connections the inbound SMTP listener holds open at once; more are answered 421"},
+	{"SMTP_MAX_CONNECTIONS_PER_IP", "20", "most open inbound SMTP connections from one address; more are answered 421"},
 	{"BILLING_MODE", "", "stripe (default when STRIPE_SECRET_KEY is set) or local (the built-in checkout, no card: demos and development only); unset without a key: nothing can be bought (503 billing_not_configured) and /webhooks/stripe refuses every event"},
 	{"STRIPE_SECRET_KEY", "", "Stripe secret key (sk_... or rk_...): purchases go to Stripe Checkout"},
 	{"STRIPE_WEBHOOK_SECRET", "", "signing secret of the Stripe webhook endpoint /webhooks/stripe (whsec_...); required with STRIPE_SECRET_KEY"},
@@ -257,6 +262,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		bad("SMTP_MAX_BYTES", "%q: want a number of bytes from 1024 to 1073741824", get("SMTP_MAX_BYTES", ""))
 	} else {
 		cfg.SMTPMaxBytes = n
+	}
+	for _, lim := range []struct {
+		name, def string
+		to        *int
+	}{{"SMTP_MAX_CONNECTIONS", "200", &cfg.SMTPMaxConns}, {"SMTP_MAX_CONNECTIONS_PER_IP", "20", &cfg.SMTPMaxConnsPerIP}} {
+		if n, err := strconv.Atoi(get(lim.name, lim.def)); err != nil || n < 1 || n > 100000 {
+			bad(lim.name, "%q: want a number of connections from 1 to 100000", get(lim.name, ""))
+		} else {
+			*lim.to = n
+		}
 	}
 	if cfg.SMTPFrom != "" {
 		if _, err := mail.ParseAddress(cfg.SMTPFrom); err != nil {

@@ -24,7 +24,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		DatabaseURL: defaultDatabaseURL, RedisURL: defaultRedisURL, HTTPAddr: ":8080",
 		PublicURL: "http://localhost:8080", DataDir: "./.data", LogLevel: slog.LevelInfo, LogFormat: "text",
 		ReportsRetention: 90 * 24 * time.Hour,
-		SMTPAddr:         ":2525", InboundDomain: "mail.localhost", SMTPMaxBytes: 25 << 20,
+		SMTPAddr:         ":2525", InboundDomain: "mail.localhost", SMTPMaxBytes: 25 << 20, SMTPMaxConns: 200, SMTPMaxConnsPerIP: 20,
 		BillingMode:    "off", // no key and no BILLING_MODE: nothing is sold
 		TrustedProxies: "127.0.0.0/8,::1/128", MetricsAddr: "127.0.0.1:9090",
 	}

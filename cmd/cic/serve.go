@@ -79,6 +79,7 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// Web chat: one Redis subscription per process fans messages out to
 	// the sockets it serves; contact changes reach the visitors too.
 	chatSvc := chat.New(a.tenants.DB, contactSvc, routingSetup, a.redis, redisPrefix, log)
+	chatSvc.IdentityKey = keys.Derive(chat.IdentityPurpose)
 	defer chatSvc.Close()
 	notify := contactSvc.Notify
 	contactSvc.Notify = func(tenantID uuid.UUID, kind string, contactID uuid.UUID, agentID *uuid.UUID) {

@@ -1,6 +1,10 @@
 /*
  * CIC web chat widget. Paste into any page:
  *   <script src="https://<cic host>/widget.js" data-key="cw1...." async></script>
+ * A page that knows its visitor adds data-email, data-name and
+ * data-email-hash (hex HMAC-SHA256 of data-email keyed with the widget's
+ * identity secret, computed on the page's server); an address without a
+ * valid hash is kept as unverified and linked to no customer.
  *
  * Plain JavaScript, no dependencies, no inline styles (the host page's
  * CSP may forbid them): the look is in widget.css, loaded from the same
@@ -20,6 +24,9 @@
   // A page that knows its visitor (a logged-in customer) says who they
   // are, so the chat joins their history on every channel.
   var knownEmail = script.getAttribute('data-email') || '';
+  // hex HMAC-SHA256 of data-email with the widget's identity secret,
+  // computed by the page's server: without it the address is unverified.
+  var knownEmailHash = script.getAttribute('data-email-hash') || '';
   var knownName = script.getAttribute('data-name') || '';
   var base = new URL(script.src, location.href).origin;
   var wsBase = base.replace(/^http/, 'ws');
@@ -234,7 +241,7 @@
     return fetch(base + '/chat/v1/sessions?key=' + encodeURIComponent(key), {
       method: 'POST', mode: 'cors', credentials: 'omit',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(knownEmail ? { visitor_id: visitorId, email: knownEmail, name: knownName } : { visitor_id: visitorId })
+      body: JSON.stringify(knownEmail ? { visitor_id: visitorId, email: knownEmail, email_hash: knownEmailHash, name: knownName } : { visitor_id: visitorId })
     }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (b) { return { ok: r.ok, body: b }; });
     }).then(function (res) {
