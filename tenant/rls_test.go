@@ -278,6 +278,7 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 			{`INSERT INTO ivr_menus (tenant_id, id, name, tree) VALUES ($1, gen_random_uuid(), 'Main', '{"prompt":"Hi","options":{}}')`, nil},
 			{`INSERT INTO voice_calls (tenant_id, call_sid, from_addr, to_addr) VALUES ($1, 'CArls', '+4930111', '+4930222')`, nil},
 			{`INSERT INTO email_held (tenant_id, message_id, rcpt, raw) VALUES ($1, '<rls@example.com>', 'rls@acme.example', '\x00')`, nil},
+			{`INSERT INTO conversation_claims (tenant_id, customer_id, channel, contact_id) VALUES ($1, $2, 'sms', $3)`, []any{cust, contact}},
 		} {
 			if _, err := tx.Exec(c, q.sql, append([]any{r.Tenant.ID}, q.args...)...); err != nil {
 				return fmt.Errorf("%s: %w", q.sql[:30], err)

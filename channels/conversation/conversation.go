@@ -330,6 +330,31 @@ func OpenContactOf(ctx context.Context, tx pgx.Tx, tenantID, customerID uuid.UUI
 	return id, true, nil
 }
 
+// ClaimNew names the contact a customer's message on a text channel
+// opens when none of theirs is open there: want (the id this message
+// would give it) unless a concurrent message claimed one first whose
+// contact has not ended, which is then joined. The claim row's lock makes
+// the second of two simultaneous messages wait for the first's COMMIT, so
+// both name one contact (contacts.Open is idempotent by id).
+func ClaimNew(ctx context.Context, tx pgx.Tx, tenantID, customerID uuid.UUID, channel string, want uuid.UUID) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := tx.QueryRow(ctx, `INSERT INTO conversation_claims AS c (tenant_id, customer_id, channel, contact_id)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (tenant_id, customer_id, channel) DO UPDATE SET contact_id = EXCLUDED.contact_id, claimed_at = now()
+		WHERE EXISTS (SELECT 1 FROM contacts k WHERE k.tenant_id = c.tenant_id AND k.id = c.contact_id
+			AND k.state NOT IN ('new', 'queued', 'offered', 'accepted', 'wrap_up'))
+		RETURNING contact_id`, tenantID, customerID, channel, want).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The claim stands: its contact is open, or not recorded yet.
+		err = tx.QueryRow(ctx, `SELECT contact_id FROM conversation_claims WHERE tenant_id = $1 AND customer_id = $2 AND channel = $3`,
+			tenantID, customerID, channel).Scan(&id)
+	}
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("claim conversation: %w", err)
+	}
+	return id, nil
+}
+
 // Receipt records that a provider event was handled; fresh is false when
 // it was already (a retried or replayed webhook), and then the caller
 // changes nothing.

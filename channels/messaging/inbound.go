@@ -72,7 +72,7 @@ func (f *Flow) Receive(ctx context.Context, in Inbound) (Outcome, error) {
 		return Outcome{}, cic.Codef(cic.EINVALID, "invalid_message_id", "The message has no usable id.")
 	}
 	var out Outcome
-	var customerID, known, open uuid.UUID
+	var customerID, known, open, claimed uuid.UUID
 	err := f.DB.Tx(ctx, in.TenantID, func(tx pgx.Tx) error {
 		var err error
 		customerID, err = customer.ResolveTx(ctx, tx, in.TenantID, in.IdentityKind, in.Identity, in.DisplayName)
@@ -89,9 +89,14 @@ func (f *Flow) Receive(ctx context.Context, in Inbound) (Outcome, error) {
 			}
 		}
 		if in.Continues {
-			if open, _, err = conversation.OpenContactOf(ctx, tx, in.TenantID, customerID, in.Channel); err != nil {
+			if open, _, err = conversation.OpenContactOf(ctx, tx, in.TenantID, customerID, in.Channel); err != nil || open != uuid.Nil {
 				return err
 			}
+			// None open: two messages arriving at once must open one
+			// contact, not one each.
+			claimed, err = conversation.ClaimNew(ctx, tx, in.TenantID, customerID, in.Channel,
+				conversation.ContactID(in.TenantID, in.Channel, in.ExternalID))
+			return err
 		}
 		return nil
 	})
@@ -118,7 +123,11 @@ func (f *Flow) Receive(ctx context.Context, in Inbound) (Outcome, error) {
 		}
 		return out, nil
 	}
-	oi := contacts.OpenInput{ID: conversation.ContactID(in.TenantID, in.Channel, in.ExternalID),
+	id := conversation.ContactID(in.TenantID, in.Channel, in.ExternalID)
+	if claimed != uuid.Nil {
+		id = claimed
+	}
+	oi := contacts.OpenInput{ID: id,
 		Channel: in.Channel, QueueID: in.QueueID, CustomerID: &customerID, CustomerRef: in.Identity, Subject: in.Subject}
 	c, err := f.Contacts.Open(ctx, in.TenantID, oi)
 	if e, ok := cic.AsError(err); ok && errors.Is(err, contacts.ErrClosed) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/metering"
@@ -173,6 +174,14 @@ func (s *Service) Open(ctx context.Context, tenantID uuid.UUID, in OpenInput) (C
 		}
 		return addEvent(ctx, tx, tenantID, id, state, nil, &in.QueueID, map[string]any{"channel": in.Channel})
 	})
+	var pgErr *pgconn.PgError
+	if in.ID != uuid.Nil && errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		// A concurrent Open of the same id inserted it first (two
+		// messages of one conversation at once): answer as a retry does.
+		if c, gerr := s.get(ctx, tenantID, in.ID); gerr == nil {
+			return s.reopen(ctx, tenantID, c, in, now)
+		}
+	}
 	if err != nil {
 		return Contact{}, err
 	}
