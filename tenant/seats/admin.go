@@ -1,6 +1,7 @@
 package seats
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -95,7 +96,10 @@ func (s *Service) Overview(ctx context.Context, a tenant.Actor) (Overview, error
 				held[*l.DepartmentID]++
 			}
 		}
-		slices.SortStableFunc(ov.Holders, func(a, b Holder) int { return a.Since.Compare(b.Since) })
+		slices.SortStableFunc(ov.Holders, func(a, b Holder) int {
+			// Leases taken in the same millisecond: the fencing token says which came first.
+			return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Token, b.Token))
+		})
 		for _, r := range info.Reservations {
 			ov.Reservations = append(ov.Reservations, ReservationUse{Reservation: r, Held: held[r.DepartmentID]})
 		}
