@@ -18,9 +18,6 @@ var (
 	// Slugs that would read as ours rather than a customer's.
 	reservedSlugs = map[string]bool{"admin": true, "api": true, "www": true, "app": true, "platform": true,
 		"operator": true, "static": true, "assets": true, "signup": true, "login": true, "support": true}
-	commonPasswords = map[string]bool{"password123": true, "password1234": true, "1234567890": true,
-		"qwertyuiop": true, "letmein123": true, "iloveyou12": true, "welcome123": true, "passw0rd123": true,
-		"administrator": true, "0123456789": true, "abcdefghij": true, "qwerty1234": true}
 )
 
 // NormalizeEmail validates an e-mail address and returns it lower-cased.
@@ -38,29 +35,6 @@ func NormalizeEmail(s string) (string, error) {
 		return "", cic.Codef(cic.EINVALID, "invalid_email", "%q is not a valid e-mail address.", truncate(s, 80))
 	}
 	return strings.ToLower(s), nil
-}
-
-// ValidatePassword enforces the password policy: 10 to 128 characters,
-// at least 5 distinct ones, not a well-known password, not the e-mail.
-func ValidatePassword(pw, email string) error {
-	n := utf8.RuneCountInString(pw)
-	switch {
-	case n < 10:
-		return cic.Codef(cic.EINVALID, "weak_password", "Password must be at least 10 characters long.")
-	case len(pw) > 128:
-		return cic.Codef(cic.EINVALID, "invalid_password", "Password must be at most 128 bytes long.")
-	case !utf8.ValidString(pw):
-		return cic.Codef(cic.EINVALID, "invalid_password", "Password must be valid UTF-8 text.")
-	}
-	distinct := map[rune]bool{}
-	for _, r := range pw {
-		distinct[r] = true
-	}
-	lower := strings.ToLower(pw)
-	if len(distinct) < 5 || commonPasswords[lower] || (email != "" && strings.Contains(lower, strings.ToLower(strings.SplitN(email, "@", 2)[0])) && len(strings.SplitN(email, "@", 2)[0]) >= 4) {
-		return cic.Codef(cic.EINVALID, "weak_password", "Password is too easy to guess: avoid common words, repeated characters and your e-mail name.")
-	}
-	return nil
 }
 
 // ValidateSlug checks a tenant slug: 3 to 40 lower-case letters, digits

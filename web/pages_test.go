@@ -154,3 +154,27 @@ func TestPages_OtherTenantsUsersAreNotFound(t *testing.T) {
 		t.Fatalf("A's agent changed: %s", u.Body)
 	}
 }
+
+// The login form's next= never sends the browser to another site.
+func TestPages_LoginNextStaysOnSite(t *testing.T) {
+	ts := newServer(t)
+	ts.signup(t, "acme")
+	base := ts.listen(t)
+	for _, next := range []string{"/\t/evil.example", "//evil.example", "/\\evil.example", "https://evil.example/",
+		"/%2F%2Fevil.example", "/\n/evil.example"} {
+		b := newBrowserClient(t, base)
+		_, _, token := b.get("/login")
+		resp, body := b.post("/login", url.Values{"_csrf": {token}, "tenant": {"acme"}, "email": {"owner@acme.example"},
+			"password": {goodPassword}, "next": {next}})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dashboard" {
+			t.Errorf("next=%q: %d Location %q %s", next, resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+	}
+	b := newBrowserClient(t, base)
+	_, _, token := b.get("/login")
+	resp, _ := b.post("/login", url.Values{"_csrf": {token}, "tenant": {"acme"}, "email": {"owner@acme.example"},
+		"password": {goodPassword}, "next": {"/users"}})
+	if resp.Header.Get("Location") != "/users" {
+		t.Fatalf("next=/users: Location %q", resp.Header.Get("Location"))
+	}
+}

@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -104,12 +103,4 @@ func (s *Server) sessionPrincipal(c *fiber.Ctx) (tenant.Principal, bool) {
 		}
 	}
 	return tenant.Principal{}, false
-}
-
-// safeNext keeps post-login redirects on this site.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/dashboard"
-	}
-	return next
 }
