@@ -85,7 +85,7 @@ func (s *Service) loadInvite(ctx context.Context, tx pgx.Tx, token string, lock 
 	q := `SELECT t.name, t.slug, u.email, u.name, i.expires_at, i.token_hash, i.user_id
 		FROM invitations i JOIN users u ON u.tenant_id = i.tenant_id AND u.id = i.user_id
 		JOIN tenants t ON t.tenant_id = i.tenant_id
-		WHERE i.tenant_id = $1 AND i.id = $2 AND i.accepted_at IS NULL AND i.expires_at > now() AND u.status = 'invited'`
+		WHERE i.tenant_id = $1 AND i.id = $2 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now() AND u.status = 'invited'`
 	if lock {
 		q += ` FOR UPDATE OF i, u`
 	}
@@ -153,4 +153,46 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, password string, 
 		return Audit(ctx, tx, Actor{TenantID: tenantID, UserID: u.ID, Role: u.Role, IP: m.IP, RequestID: m.RequestID}, "user.accept_invitation", "user", u.ID.String(), nil)
 	})
 	return tok, p, err
+}
+
+// revokeInvitations makes every open invitation link of the user
+// unusable, saying how many there were.
+func revokeInvitations(ctx context.Context, q Querier, tenantID, userID uuid.UUID) (int64, error) {
+	tag, err := q.Exec(ctx, `UPDATE invitations SET revoked_at = now()
+		WHERE tenant_id = $1 AND user_id = $2 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()`, tenantID, userID)
+	if err != nil {
+		return 0, fmt.Errorf("revoke invitations: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// RevokeInvitation ends the open invitation of an invited user, so its
+// link no longer works; the user stays invited and can be invited again.
+// A user who is not invited, or another tenant's, is not found.
+func (s *Service) RevokeInvitation(ctx context.Context, a Actor, userID uuid.UUID) error {
+	if err := requireManager(a); err != nil {
+		return err
+	}
+	return s.DB.Tx(ctx, a.TenantID, func(tx pgx.Tx) error {
+		u, err := getUser(ctx, tx, a.TenantID, userID, true)
+		if err != nil {
+			return err
+		}
+		if u.Role == cic.RoleOwner {
+			if err := mayGrant(a, cic.RoleOwner); err != nil {
+				return err
+			}
+		}
+		if u.Status != StatusInvited {
+			return cic.Codef(cic.ECONFLICT, "not_invited", "This user has no open invitation.")
+		}
+		n, err := revokeInvitations(ctx, tx, a.TenantID, userID)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return cic.Codef(cic.ECONFLICT, "not_invited", "This user has no open invitation.")
+		}
+		return Audit(ctx, tx, a, "user.invitation_revoke", "user", userID.String(), map[string]any{"email": u.Email})
+	})
 }

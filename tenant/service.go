@@ -78,6 +78,9 @@ type Principal struct {
 	DepartmentID *uuid.UUID
 	TenantSlug   string
 	TenantName   string
+	// SessionID is the login session (refresh-token family) of the access
+	// token: logout ends it, and with it the token.
+	SessionID uuid.UUID
 }
 
 func requireManager(a Actor) error {

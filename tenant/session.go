@@ -73,14 +73,14 @@ func secretMatches(secret string, hash []byte) bool {
 // family (a new family at login) inside tx.
 func (s *Service) issueTokens(ctx context.Context, tx pgx.Tx, u User, family uuid.UUID, m ClientMeta) (Tokens, error) {
 	now := s.now()
-	access, err := s.Keys.Sign(u.TenantID, u.ID, u.Role, now, s.AccessTTL)
-	if err != nil {
-		return Tokens{}, err
-	}
 	secret, hash := newSecret()
 	id := uuid.New()
 	if family == uuid.Nil {
 		family = id
+	}
+	access, err := s.Keys.SignSession(u.TenantID, u.ID, u.Role, family, u.sessionVersion, now, s.AccessTTL)
+	if err != nil {
+		return Tokens{}, err
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO refresh_tokens (tenant_id, id, family_id, user_id, token_hash, expires_at, ip, user_agent)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
@@ -236,6 +236,7 @@ func (s *Service) Refresh(ctx context.Context, token string, m ClientMeta) (Toke
 		}
 		tok, err = s.issueTokens(ctx, tx, u, family, m)
 		p = principal(t, u)
+		p.SessionID = family
 		return err
 	})
 	if err != nil {
@@ -296,9 +297,22 @@ func revokeUserTokens(ctx context.Context, q Querier, tenantID, userID uuid.UUID
 	return nil
 }
 
+// bumpSessionVersion ends every access token of the user at once; their
+// refresh tokens decide whether a new one can be had.
+func bumpSessionVersion(ctx context.Context, q Querier, tenantID, userID uuid.UUID) error {
+	if _, err := q.Exec(ctx, `UPDATE users SET session_version = session_version + 1 WHERE tenant_id = $1 AND id = $2`, tenantID, userID); err != nil {
+		return fmt.Errorf("end access tokens: %w", err)
+	}
+	return nil
+}
+
 // Authenticate verifies an access token and loads its user, so that a
-// deactivation or role change takes effect at once rather than when the
-// token expires. A token whose user is not in its tenant is refused.
+// logout, deactivation, role or password change takes effect at once
+// rather than when the token expires: the token's session (refresh-token
+// family) must still be live and its session version the user's. Both
+// are read in the transaction that loads the user anyway, from
+// PostgreSQL, so every replica sees a revocation on the next request.
+// A token whose user is not in its tenant is refused.
 func (s *Service) Authenticate(ctx context.Context, accessToken string) (Principal, error) {
 	c, err := s.Keys.Verify(accessToken, s.now())
 	if err != nil {
@@ -306,7 +320,8 @@ func (s *Service) Authenticate(ctx context.Context, accessToken string) (Princip
 	}
 	tenantID, terr := uuid.Parse(c.Tenant)
 	userID, uerr := uuid.Parse(c.Subject)
-	if terr != nil || uerr != nil || tenantID == uuid.Nil {
+	sessionID, serr := uuid.Parse(c.Session)
+	if terr != nil || uerr != nil || serr != nil || tenantID == uuid.Nil || sessionID == uuid.Nil {
 		return Principal{}, errBadToken
 	}
 	var p Principal
@@ -316,10 +331,19 @@ func (s *Service) Authenticate(ctx context.Context, accessToken string) (Princip
 			return errBadToken
 		}
 		u, err := getUser(ctx, tx, tenantID, userID, false)
-		if err != nil || u.Status != StatusActive || t.Status != "active" {
+		if err != nil || u.Status != StatusActive || t.Status != "active" || u.sessionVersion != c.Version {
+			return errBadToken
+		}
+		var live bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM refresh_tokens
+			WHERE tenant_id = $1 AND family_id = $2 AND user_id = $3 AND revoked_at IS NULL)`, tenantID, sessionID, userID).Scan(&live); err != nil {
+			return err
+		}
+		if !live {
 			return errBadToken
 		}
 		p = principal(t, u)
+		p.SessionID = sessionID
 		return nil
 	})
 	if err != nil {

@@ -386,7 +386,7 @@ func TestAuthenticate_RefusesTokenOfSuspendedTenant(t *testing.T) {
 	wantError(t, err, cic.EUNAUTHORIZED, "invalid_token")
 }
 
-func TestAuthenticate_TakesTheRoleFromTheDatabaseNotTheToken(t *testing.T) {
+func TestAuthenticate_RoleChangeEndsTheAccessTokenAtOnce(t *testing.T) {
 	s, _ := newService(t)
 	c := ctx(t)
 	r := signup(t, s, "acme")
@@ -396,10 +396,15 @@ func TestAuthenticate_TakesTheRoleFromTheDatabaseNotTheToken(t *testing.T) {
 	agent := cic.RoleAgent
 	_, err = s.UpdateUser(c, ownerActor(r), u.ID, tenant.UserUpdate{Role: &agent})
 	mustOK(t, err)
-	p, err := s.Authenticate(c, tok.AccessToken)
+	_, err = s.Authenticate(c, tok.AccessToken)
+	wantError(t, err, cic.EUNAUTHORIZED, "invalid_token")
+	// The session goes on: a refresh gives a token of the new role.
+	fresh, _, err := s.Refresh(c, tok.RefreshToken, client)
+	mustOK(t, err)
+	p, err := s.Authenticate(c, fresh.AccessToken)
 	mustOK(t, err)
 	if p.Role != cic.RoleAgent {
-		t.Fatalf("role %s after demotion, want agent (the token still says admin)", p.Role)
+		t.Fatalf("role %s after demotion, want agent", p.Role)
 	}
 }
 

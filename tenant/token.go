@@ -133,6 +133,11 @@ func keyID(pub ed25519.PublicKey) string {
 type Claims struct {
 	Tenant string `json:"tid"`
 	Role   string `json:"role"`
+	// Session is the refresh-token family the token was issued for and
+	// Version the user's session version then; Authenticate refuses the
+	// token once the session is revoked or the version moved on.
+	Session string `json:"sid,omitempty"`
+	Version int64  `json:"sv,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -141,11 +146,19 @@ const (
 	audience = "cic-api"
 )
 
-// Sign issues an access token for the user.
+// Sign issues an access token for the user that names no session, so
+// Authenticate refuses it (tests of the signature itself use it).
 func (k *Keys) Sign(tenantID, userID uuid.UUID, role cic.Role, now time.Time, ttl time.Duration) (string, error) {
+	return k.SignSession(tenantID, userID, role, uuid.Nil, 0, now, ttl)
+}
+
+// SignSession issues an access token for the user's session at the
+// user's session version.
+func (k *Keys) SignSession(tenantID, userID uuid.UUID, role cic.Role, session uuid.UUID, version int64, now time.Time, ttl time.Duration) (string, error) {
 	c := Claims{
-		Tenant: tenantID.String(),
-		Role:   string(role),
+		Tenant:  tenantID.String(),
+		Role:    string(role),
+		Version: version,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    issuer,
 			Subject:   userID.String(),
@@ -155,6 +168,9 @@ func (k *Keys) Sign(tenantID, userID uuid.UUID, role cic.Role, now time.Time, tt
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 			ID:        uuid.NewString(),
 		},
+	}
+	if session != uuid.Nil {
+		c.Session = session.String()
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	t.Header["kid"] = k.kid

@@ -37,14 +37,16 @@ type User struct {
 	LastLoginAt  *time.Time `json:"last_login_at"`
 
 	passwordHash *string
+	// sessionVersion is in every access token; bumping it ends them all.
+	sessionVersion int64
 }
 
-const userColumns = `id, tenant_id, email, name, role, department_id, status, created_at, updated_at, last_login_at, password_hash`
+const userColumns = `id, tenant_id, email, name, role, department_id, status, created_at, updated_at, last_login_at, password_hash, session_version`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
 	var role string
-	err := row.Scan(&u.ID, &u.TenantID, &u.Email, &u.Name, &role, &u.DepartmentID, &u.Status, &u.CreatedAt, &u.UpdatedAt, &u.LastLoginAt, &u.passwordHash)
+	err := row.Scan(&u.ID, &u.TenantID, &u.Email, &u.Name, &role, &u.DepartmentID, &u.Status, &u.CreatedAt, &u.UpdatedAt, &u.LastLoginAt, &u.passwordHash, &u.sessionVersion)
 	u.Role = cic.Role(role)
 	return u, err
 }
@@ -264,7 +266,9 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, id uuid.UUID, up User
 			dept, changes["department_id"] = up.DepartmentID, map[string]any{"from": old.DepartmentID, "to": up.DepartmentID}
 		}
 		if up.Status != nil && *up.Status != old.Status {
-			if old.Status == StatusInvited {
+			// An invited user may be deactivated (which revokes the
+			// invitation) but not activated without accepting it.
+			if old.Status == StatusInvited && *up.Status != StatusDeactivated {
 				return cic.Codef(cic.ECONFLICT, "invitation_pending", "This user has not accepted the invitation yet.")
 			}
 			status, changes["status"] = *up.Status, map[string]any{"from": old.Status, "to": *up.Status}
@@ -291,6 +295,18 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, id uuid.UUID, up User
 		}
 		if status == StatusDeactivated {
 			if err := revokeUserTokens(ctx, tx, a.TenantID, id); err != nil {
+				return err
+			}
+			if old.Status == StatusInvited {
+				if _, err := revokeInvitations(ctx, tx, a.TenantID, id); err != nil {
+					return err
+				}
+			}
+		}
+		// A role change or deactivation ends the user's access tokens now,
+		// not when they expire.
+		if role != old.Role || status != old.Status {
+			if err := bumpSessionVersion(ctx, tx, a.TenantID, id); err != nil {
 				return err
 			}
 		}

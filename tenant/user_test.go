@@ -431,10 +431,75 @@ func TestUpdateUser_InvitedUserCannotBeActivatedByHand(t *testing.T) {
 	r := signup(t, s, "acme")
 	u, _, err := s.InviteUser(c, ownerActor(r), tenant.NewUser{Email: "ivy@acme.example", Name: "Ivy", Role: cic.RoleAgent})
 	mustOK(t, err)
-	for _, st := range []string{tenant.StatusActive, tenant.StatusDeactivated} {
-		_, err = s.UpdateUser(c, ownerActor(r), u.ID, tenant.UserUpdate{Status: &st})
-		wantError(t, err, cic.ECONFLICT, "invitation_pending")
-	}
+	st := tenant.StatusActive
+	_, err = s.UpdateUser(c, ownerActor(r), u.ID, tenant.UserUpdate{Status: &st})
+	wantError(t, err, cic.ECONFLICT, "invitation_pending")
+}
+
+func TestDeactivateUser_InvitedUserLosesTheInvitation(t *testing.T) {
+	s, _ := newService(t)
+	c := ctx(t)
+	r := signup(t, s, "acme")
+	u, token, err := s.InviteUser(c, ownerActor(r), tenant.NewUser{Email: "ivy@acme.example", Name: "Ivy", Role: cic.RoleAgent})
+	mustOK(t, err)
+	_, err = s.DeactivateUser(c, ownerActor(r), u.ID)
+	mustOK(t, err)
+	_, _, err = s.AcceptInvitation(c, token, goodPassword, client)
+	wantError(t, err, cic.ENOTFOUND, "invalid_invitation")
+}
+
+func TestRevokeInvitation_LinkNoLongerWorks(t *testing.T) {
+	s, _ := newService(t)
+	c := ctx(t)
+	r := signup(t, s, "acme")
+	other := signup(t, s, "other")
+	u, token, err := s.InviteUser(c, ownerActor(r), tenant.NewUser{Email: "ivy@acme.example", Name: "Ivy", Role: cic.RoleAgent})
+	mustOK(t, err)
+	// Another tenant's owner cannot revoke it.
+	err = s.RevokeInvitation(c, ownerActor(other), u.ID)
+	wantError(t, err, cic.ENOTFOUND, "not_found")
+	mustOK(t, s.RevokeInvitation(c, ownerActor(r), u.ID))
+	_, _, err = s.AcceptInvitation(c, token, goodPassword, client)
+	wantError(t, err, cic.ENOTFOUND, "invalid_invitation")
+	err = s.RevokeInvitation(c, ownerActor(r), u.ID)
+	wantError(t, err, cic.ECONFLICT, "not_invited")
+}
+
+func TestChangePassword_PolicyAndTokensEnd(t *testing.T) {
+	s, _ := newService(t)
+	c := ctx(t)
+	r := signup(t, s, "acme")
+	_, err := s.ChangePassword(c, ownerActor(r), tenant.PasswordChange{Current: goodPassword, New: "password12"}, client)
+	wantError(t, err, cic.EINVALID, "weak_password")
+	_, err = s.ChangePassword(c, ownerActor(r), tenant.PasswordChange{Current: "wrong password!", New: otherPassword}, client)
+	wantError(t, err, cic.EINVALID, "wrong_password")
+	fresh, err := s.ChangePassword(c, ownerActor(r), tenant.PasswordChange{Current: goodPassword, New: otherPassword}, client)
+	mustOK(t, err)
+	_, err = s.Authenticate(c, r.Tokens.AccessToken)
+	wantError(t, err, cic.EUNAUTHORIZED, "invalid_token")
+	_, _, err = s.Refresh(c, r.Tokens.RefreshToken, client)
+	wantError(t, err, cic.EUNAUTHORIZED, "invalid_refresh_token")
+	_, err = s.Authenticate(c, fresh.AccessToken)
+	mustOK(t, err)
+}
+
+func TestLogout_EndsTheAccessTokenAtOnce(t *testing.T) {
+	s, _ := newService(t)
+	c := ctx(t)
+	r := signup(t, s, "acme")
+	mustOK(t, s.Logout(c, r.Tokens.RefreshToken))
+	_, err := s.Authenticate(c, r.Tokens.AccessToken)
+	wantError(t, err, cic.EUNAUTHORIZED, "invalid_token")
+}
+
+func TestAcceptInvitation_RefusesPassword12(t *testing.T) {
+	s, _ := newService(t)
+	c := ctx(t)
+	r := signup(t, s, "acme")
+	_, token, err := s.InviteUser(c, ownerActor(r), tenant.NewUser{Email: "ivy@acme.example", Name: "Ivy", Role: cic.RoleAgent})
+	mustOK(t, err)
+	_, _, err = s.AcceptInvitation(c, token, "password12", client)
+	wantError(t, err, cic.EINVALID, "weak_password")
 }
 
 func TestUpdateUser_AcrossTenantsIsNotFound(t *testing.T) {
