@@ -204,7 +204,8 @@ func TestBrowser_OwnerSetsPolicyCreatesKeySeesBalance(t *testing.T) {
 		t.Fatal("the key is shown again")
 	}
 
-	// The integrator reports 260 contacts: 250 from the trial, 10 beyond.
+	// The integrator reports 260 contacts: 250 from the trial; under
+	// block the 10 beyond are refused (no_credit), never overage.
 	ts.ingest(t, key, handled("pbx", 260, "voice"), http.StatusOK)
 	if _, err := ts.DB.Owner.Exec(t.Context(), `INSERT INTO balance_warnings (tenant_id, cycle, percent, remaining) VALUES ($1, 250, 0, 0)`, a.TenantID); err != nil {
 		t.Fatal(err)
@@ -213,7 +214,7 @@ func TestBrowser_OwnerSetsPolicyCreatesKeySeesBalance(t *testing.T) {
 	if got := read(t, br, "#contacts-left"); got != "0" {
 		t.Fatalf("contacts left %q", got)
 	}
-	if got := read(t, br, "#overage"); got != "10" {
+	if got := read(t, br, "#overage"); got != "0" {
 		t.Fatalf("overage %q", got)
 	}
 	if got := read(t, br, "#no-bundle"); !strings.Contains(got, "refused") {

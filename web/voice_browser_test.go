@@ -67,8 +67,11 @@ func TestBrowser_ManagerCreatesAnIVRMenuAndPointsANumberAtIt(t *testing.T) {
 	menuID := menus[0].(map[string]any)["id"].(string)
 
 	run(t, b, "the number is pointed at the menu", fill("#number-form input[name=address]", co.Number),
-		choose("#number-menu", menuID), click("#add-number"), visible("#notice"),
-		until(`document.querySelector('#number-list tr[data-number="`+co.Number+`"]') !== null`))
+		choose("#number-menu", menuID), click("#add-number"),
+		// The page still shows the notice of the menu just created: wait
+		// for the new page's row (WaitVisible survives the navigation, a
+		// polled script does not).
+		visible(`#number-list tr[data-number="`+co.Number+`"]`))
 	if row := read(t, b, `#number-list tr[data-number="`+co.Number+`"]`); !strings.Contains(row, "Main line") {
 		t.Fatalf("number row %q", row)
 	}
