@@ -16,7 +16,7 @@ import (
 // tier of 1000 for 2000) and meters it under the threshold: one pending request.
 func (e *env) autoTopup(t *testing.T, a tenant.Actor) {
 	t.Helper()
-	e.topupTier(t, a, 100) // the catalogue tier "small": 1000 contacts for 20.00 EUR
+	e.topupTier(t, a, 100)            // the catalogue tier "small": 1000 contacts for 20.00 EUR
 	meter(t, e, a.TenantID, "a", 200) // 50 of the trial's 250 left
 }
 
