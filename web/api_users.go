@@ -111,3 +111,35 @@ func (s *Server) apiDeactivateUser(c *fiber.Ctx) error {
 	}
 	return c.JSON(u)
 }
+
+// apiChangePassword changes the calling user's own password: every session
+// and access token of the user ends, and the answer carries the caller's
+// new tokens.
+func (s *Server) apiChangePassword(c *fiber.Ctx) error {
+	a, err := actor(c)
+	if err != nil {
+		return err
+	}
+	var in tenant.PasswordChange
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	toks, err := s.cfg.Tenants.ChangePassword(c.UserContext(), a, in, clientMeta(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(toks)
+}
+
+// apiRevokeInvitation withdraws a pending invitation: its link stops
+// working; the user stays invited and may be invited again.
+func (s *Server) apiRevokeInvitation(c *fiber.Ctx) error {
+	a, id, err := actorAndID(c, "user")
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Tenants.RevokeInvitation(c.UserContext(), a, id); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

@@ -36,7 +36,7 @@ func (s *Server) signupSubmit(c *fiber.Ctx) error {
 		return s.pageError(c, "signup", pageData{Title: "Create your company", Data: currencies,
 			Form: formValues(c, "company", "slug", "name", "email", "currency")}, err)
 	}
-	s.setSession(c, res.Tokens)
+	s.startSession(c, res.Tokens)
 	return c.Redirect("/dashboard?welcome=1", fiber.StatusSeeOther)
 }
 
@@ -65,7 +65,7 @@ func (s *Server) loginSubmit(c *fiber.Ctx) error {
 		}
 		return s.seatRefused(c, "login", form, err)
 	}
-	s.setSession(c, toks)
+	s.startSession(c, toks)
 	if moved != "" {
 		return c.Redirect("/dashboard?moved_from="+url.QueryEscape(moved), fiber.StatusSeeOther)
 	}
@@ -115,6 +115,6 @@ func (s *Server) inviteSubmit(c *fiber.Ctx) error {
 		s.setCookie(c, cookieFlash, url.QueryEscape("Your password is set. "+msg), time.Minute)
 		return c.Redirect("/login", fiber.StatusSeeOther)
 	}
-	s.setSession(c, toks)
+	s.startSession(c, toks)
 	return c.Redirect("/dashboard?welcome=1", fiber.StatusSeeOther)
 }

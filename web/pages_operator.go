@@ -106,6 +106,7 @@ func (s *Server) operatorLoginSubmit(c *fiber.Ctx) error {
 		return c.Redirect("/operator/enroll", fiber.StatusSeeOther)
 	}
 	s.setCookie(c, cookieOperator, sess.Token, time.Until(sess.ExpiresAt))
+	s.newCSRFSeed(c)
 	return c.Redirect("/operator", fiber.StatusSeeOther)
 }
 
@@ -114,6 +115,7 @@ func (s *Server) operatorLogoutSubmit(c *fiber.Ctx) error {
 		return err
 	}
 	s.setCookie(c, cookieOperator, "", -time.Hour)
+	s.newCSRFSeed(c)
 	return c.Redirect("/operator", fiber.StatusSeeOther)
 }
 
@@ -168,6 +170,7 @@ func (s *Server) operatorEnrollSubmit(c *fiber.Ctx) error {
 	}
 	s.setCookie(c, cookieOperatorEnroll, "", -time.Hour)
 	s.setCookie(c, cookieOperator, sess.Token, time.Until(sess.ExpiresAt))
+	s.newCSRFSeed(c)
 	return c.Redirect("/operator", fiber.StatusSeeOther)
 }
 

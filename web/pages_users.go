@@ -20,6 +20,7 @@ type usersView struct {
 var userNotices = map[string]string{
 	"updated":     "The user was updated.",
 	"deactivated": "The user was deactivated and logged out everywhere.",
+	"revoked":     "The invitation was revoked; its link no longer works.",
 }
 
 // loadUsers fills the users page; cursor pages through users by e-mail.
@@ -120,6 +121,18 @@ func (s *Server) userDeactivateSubmit(c *fiber.Ctx) error {
 		return s.usersPageError(c, a, err)
 	}
 	return c.Redirect("/users?done=deactivated", fiber.StatusSeeOther)
+}
+
+func (s *Server) userRevokeInvitationSubmit(c *fiber.Ctx) error {
+	a, _ := actor(c)
+	id, err := paramID(c, "user")
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Tenants.RevokeInvitation(c.UserContext(), a, id); err != nil {
+		return s.usersPageError(c, a, err)
+	}
+	return c.Redirect("/users?done=revoked", fiber.StatusSeeOther)
 }
 
 func (s *Server) usersPageError(c *fiber.Ctx, a tenant.Actor, err error) error {

@@ -6,6 +6,7 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"fmt"
 	"html/template"
@@ -131,6 +132,8 @@ type Server struct {
 	// operators is cfg.Operators.
 	operators *tenant.Operators
 	trusted   []netip.Prefix
+	// csrfKey signs the form tokens (csrfMiddleware).
+	csrfKey []byte
 	// api is the /api/v1 group, for routes registered outside routes().
 	api fiber.Router
 }
@@ -195,6 +198,15 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, operators: cfg.Operators, trusted: cfg.TrustedProxies}
 	if len(s.trusted) == 0 {
 		s.trusted = DefaultTrustedProxies
+	}
+	if cfg.Tenants.Keys != nil {
+		s.csrfKey = cfg.Tenants.Keys.Derive("csrf-form-tokens")
+	} else {
+		// One process only: its tokens are good nowhere else.
+		s.csrfKey = make([]byte, 32)
+		if _, err := rand.Read(s.csrfKey); err != nil {
+			return nil, fmt.Errorf("csrf key: %w", err)
+		}
 	}
 	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Scheme == "https" {
 		s.secure = true
@@ -261,12 +273,14 @@ func (s *Server) routes() {
 	// unknown route is a 404 rather than a 401.
 	bearer := s.requireBearer
 	api.Get("/me", bearer, s.apiMe)
+	api.Post("/me/password", bearer, s.apiChangePassword)
 	api.Get("/users", bearer, s.apiListUsers)
 	api.Post("/users", bearer, s.apiCreateUser)
 	api.Post("/users/invite", bearer, s.apiInviteUser)
 	api.Get("/users/:id", bearer, s.apiGetUser)
 	api.Patch("/users/:id", bearer, s.apiUpdateUser)
 	api.Post("/users/:id/deactivate", bearer, s.apiDeactivateUser)
+	api.Delete("/users/:id/invitation", bearer, s.apiRevokeInvitation)
 	api.Get("/departments", bearer, s.apiListDepartments)
 	api.Post("/departments", bearer, s.apiCreateDepartment)
 	api.Get("/departments/:id", bearer, s.apiGetDepartment)
