@@ -235,6 +235,7 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 			{`INSERT INTO dispositions (tenant_id, code, label) VALUES ($1, 'solved', 'Solved')`, nil},
 			{`INSERT INTO contacts (tenant_id, id, channel, queue_id) VALUES ($1, $2, 'chat', $3)`, []any{contact, queue}},
 			{`INSERT INTO contact_events (tenant_id, contact_id, seq, kind) VALUES ($1, $2, 1, 'queued')`, []any{contact}},
+			{`INSERT INTO agent_routing_status (tenant_id, user_id, status) VALUES ($1, $2, 'available')`, []any{agent.ID}},
 		} {
 			if _, err := tx.Exec(c, q.sql, append([]any{r.Tenant.ID}, q.args...)...); err != nil {
 				return fmt.Errorf("%s: %w", q.sql[:30], err)
