@@ -195,8 +195,10 @@ func (s *Service) liveContacts(ctx context.Context, tenantID uuid.UUID, only []u
 func (s *Service) liveIDs(ctx context.Context, tenantID uuid.UUID) (map[uuid.UUID]string, error) {
 	out := map[uuid.UUID]string{}
 	err := s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, state FROM contacts WHERE tenant_id = $1
-			AND state IN ('queued', 'offered', 'accepted') AND queue_id IS NOT NULL`, tenantID)
+		rows, err := tx.Query(ctx, `SELECT c.id, c.state FROM contacts c WHERE c.tenant_id = $1
+			AND c.state IN ('queued', 'offered', 'accepted') AND c.queue_id IS NOT NULL
+			AND (c.state <> 'accepted' OR (c.agent_id IS NOT NULL AND EXISTS (SELECT 1 FROM contact_events e
+				WHERE e.tenant_id = c.tenant_id AND e.contact_id = c.id AND e.kind = 'offer')))`, tenantID)
 		if err != nil {
 			return err
 		}
@@ -269,7 +271,7 @@ func (s *Service) Reconcile(ctx context.Context, tenantID uuid.UUID, holders Sea
 	case r.Rebuilt && (r.total() > 0 || r.Agents > 0):
 		s.Logger.Warn("routing state rebuilt from the record: Redis had lost it", attrs...)
 	case r.Rebuilt:
-		s.Logger.Info("routing state rebuilt from the record (nothing was live)", attrs...)
+		s.Logger.Info("routing rebuild marker set: nothing was missing", attrs...)
 	case r.total() > 0 || r.Agents > 0:
 		s.Logger.Warn("routing reconciliation put back what Redis was missing", attrs...)
 	}
@@ -429,10 +431,13 @@ func (s *Service) reconcile(ctx context.Context, tenantID uuid.UUID, holders Sea
 			}
 			ch, err = s.Engine.Restore(ctx, tenantID, c, l.agent.String(), now)
 		case StateOffered:
-			// Its reservation went with Redis: back to waiting first.
-			all.Events = append(all.Events, routing.Event{Kind: routing.Requeued, Contact: c.ID, Agent: uuidString(l.agent),
-				Queue: c.Queue, Reason: ReasonRebuilt})
-			fallthrough
+			ch, err = s.Engine.Enqueue(ctx, tenantID, c, now)
+			if err == nil {
+				// Its reservation went with Redis: back to waiting (then
+				// offered again, if an agent took it at once).
+				all.Events = append(all.Events, routing.Event{Kind: routing.Requeued, Contact: c.ID, Agent: uuidString(l.agent),
+					Queue: c.Queue, Reason: ReasonRebuilt})
+			}
 		default:
 			ch, err = s.Engine.Enqueue(ctx, tenantID, c, now)
 		}

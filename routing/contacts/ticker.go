@@ -81,7 +81,8 @@ func (t *Ticker) Once(ctx context.Context) {
 		}
 		rebuilt := false
 		if built, err := s.Engine.Built(ctx, id); err != nil {
-			s.Logger.Warn("routing marker", "tenant", id, "err", err)
+			s.Logger.Warn("routing tick", "tenant", id, "err", err)
+			continue // Redis is down: the rest would fail too
 		} else if !built {
 			// Redis lost the tenant's routing state: rebuild it now.
 			if _, err := s.Reconcile(ctx, id, t.Holders); err != nil {
