@@ -137,3 +137,27 @@ func (e *Engine) Restore(ctx context.Context, tenant uuid.UUID, c Contact, agent
 	_, ch, err := e.run(ctx, "restore", "restore", tenant, now, c.ID, c.Queue, string(c.Channel), c.Priority, ms, agentID)
 	return ch, err
 }
+
+// AgentStatuses are the engine's statuses of the given agents (one
+// pipeline); an agent the engine does not know is left out.
+func (e *Engine) AgentStatuses(ctx context.Context, tenant uuid.UUID, agentIDs []string) (map[string]Status, error) {
+	out := make(map[string]Status, len(agentIDs))
+	if len(agentIDs) == 0 {
+		return out, nil
+	}
+	p, _ := e.keys(tenant)
+	pipe := e.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(agentIDs))
+	for i, id := range agentIDs {
+		cmds[i] = pipe.HGet(ctx, p+"a:"+id, "st")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("routing agent statuses: %w: %w", ErrUnavailable, err)
+	}
+	for i, c := range cmds {
+		if v, err := c.Result(); err == nil {
+			out[agentIDs[i]] = Status(v)
+		}
+	}
+	return out, nil
+}

@@ -53,6 +53,9 @@ func TestRestore_AssignedContactCountsAndFinishes(t *testing.T) {
 	if _, ok, err := f.e.AgentStatus(f.ctx, f.tenant, "bob"); err != nil || ok {
 		t.Fatalf("unknown agent's status: %v %v", ok, err)
 	}
+	if m, err := f.e.AgentStatuses(f.ctx, f.tenant, []string{"ann", "bob"}); err != nil || len(m) != 1 || m["ann"] != Available {
+		t.Fatalf("agent statuses: %v %v", m, err)
+	}
 	// Accepted already: a later accept (after a transfer) is no first one.
 	p, _ := f.e.keys(f.tenant)
 	if n, err := f.e.rdb.Exists(f.ctx, p+"acc:held").Result(); err != nil || n != 1 {

@@ -315,31 +315,35 @@ func (s *Service) reconcile(ctx context.Context, tenantID uuid.UUID, holders Sea
 		missing = s.suspects.due(tenantID, missing, now)
 		r.Suspects = s.suspects.count(tenantID)
 	}
-	var seated map[uuid.UUID]bool
-	if holders != nil {
-		if seated, err = holders(ctx, tenantID); err != nil {
-			return r, err
-		}
-	}
 	statuses, err := s.recordedStatuses(ctx, tenantID)
 	if err != nil {
 		return r, err
 	}
+	var seated map[uuid.UUID]bool
+	if holders != nil && len(statuses) > 0 {
+		if seated, err = holders(ctx, tenantID); err != nil {
+			return r, err
+		}
+	}
 	// Agents to put back: seated, with a status other than offline on
 	// record, and missing from the engine or offline there.
+	var known []string
+	for id := range statuses {
+		if seated[id] && live.Agents[id.String()] {
+			known = append(known, id.String())
+		}
+	}
+	cur, err := s.Engine.AgentStatuses(ctx, tenantID, known)
+	if err != nil {
+		return r, err
+	}
 	back := map[uuid.UUID]routing.Status{}
 	for id, st := range statuses {
 		if !seated[id] {
 			continue
 		}
-		if live.Agents[id.String()] {
-			cur, ok, err := s.Engine.AgentStatus(ctx, tenantID, id.String())
-			if err != nil {
-				return r, err
-			}
-			if ok && cur != routing.Offline {
-				continue
-			}
+		if c, ok := cur[id.String()]; ok && c != routing.Offline {
+			continue
 		}
 		back[id] = st
 	}
