@@ -60,6 +60,8 @@ var (
 func library() (name, code string) {
 	body := strings.Join([]string{libSrc, configureQueueSrc, configureAgentSrc, setStatusSrc, enqueueSrc,
 		acceptSrc, rejectSrc, finishSrc, transferSrc, abandonSrc, tickSrc, snapshotSrc}, "\n")
+	// Appended after the list, on a line of its own (rebuild.go).
+	body += "\n" + restoreSrc
 	sum := sha256.Sum256([]byte(body))
 	name = "cic_routing_" + hex.EncodeToString(sum[:6])
 	return name, "#!lua name=" + name + "\nlocal LIB = '" + name + "'\n" + body

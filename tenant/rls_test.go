@@ -232,6 +232,7 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 			{`INSERT INTO queue_skills (tenant_id, queue_id, skill_id, min_level) VALUES ($1, $2, $3, 5)`, []any{queue, skill}},
 			{`INSERT INTO agent_skills (tenant_id, user_id, skill_id, level) VALUES ($1, $2, $3, 7)`, []any{agent.ID, skill}},
 			{`INSERT INTO agent_capacity (tenant_id, user_id, channel, capacity) VALUES ($1, $2, 'chat', 3)`, []any{agent.ID}},
+			{`INSERT INTO agent_routing_status (tenant_id, user_id, status) VALUES ($1, $2, 'available')`, []any{agent.ID}},
 			{`INSERT INTO dispositions (tenant_id, code, label) VALUES ($1, 'solved', 'Solved')`, nil},
 			{`INSERT INTO contacts (tenant_id, id, channel, queue_id) VALUES ($1, $2, 'chat', $3)`, []any{contact, queue}},
 			{`INSERT INTO contact_events (tenant_id, contact_id, seq, kind) VALUES ($1, $2, 1, 'queued')`, []any{contact}},

@@ -110,6 +110,9 @@ func (s *Server) apiSeatHeartbeat(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if hb.Reacquired {
+		s.resumeRouting(c, p)
+	}
 	return c.JSON(leaseAnswer{LeaseID: hb.LeaseID, Token: hb.Token, ExpiresAt: hb.ExpiresAt,
 		HeartbeatEvery: s.heartbeatEvery(), Reacquired: hb.Reacquired})
 }
@@ -262,5 +265,17 @@ func (s *Server) freeSeat(c *fiber.Ctx, tenantID, userID, leaseID uuid.UUID) {
 func (s *Server) leaveRouting(c *fiber.Ctx, tenantID, userID uuid.UUID) {
 	if err := s.cfg.Contacts.GoOffline(c.UserContext(), tenantID, userID); err != nil {
 		s.log.Warn("leave routing", "tenant", tenantID, "user", userID, "err", err)
+	}
+}
+
+// resumeRouting puts an agent whose seat Redis had lost (the heartbeat
+// took it again) back into routing with their recorded status; the
+// heartbeat answers either way.
+func (s *Server) resumeRouting(c *fiber.Ctx, p tenant.Principal) {
+	if s.cfg.Contacts == nil {
+		return
+	}
+	if err := s.cfg.Contacts.Resume(c.UserContext(), p); err != nil {
+		s.log.Warn("resume routing", "tenant", p.TenantID, "user", p.UserID, "err", err)
 	}
 }

@@ -74,6 +74,7 @@ func (s *Server) holdSeat(c *fiber.Ctx, p tenant.Principal) error {
 	}
 	if hb.Reacquired {
 		s.rememberSeat(c, hb.LeaseID, "")
+		s.resumeRouting(c, p)
 	}
 	return nil
 }

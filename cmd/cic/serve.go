@@ -75,6 +75,11 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	tickCtx, stopTicker := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopTicker()
 	ticker := &contacts.Ticker{Contacts: contactSvc, Holders: seatHolders(a.seats)}
+	// Rebuilding routing from PostgreSQL when Redis lost it: who holds a
+	// seat, and the counters on /metrics.
+	contactSvc.Seated = ticker.Holders
+	promRegistry := prometheus.NewRegistry()
+	contactSvc.Metrics = contacts.NewMetrics(promRegistry)
 
 	// Web chat: one Redis subscription per process fans messages out to
 	// the sockets it serves; contact changes reach the visitors too.
@@ -111,7 +116,7 @@ func (m *Main) serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		RedisPrefix: redisPrefix,
 		// A registry of our own rather than the global one, so /metrics
 		// shows exactly what this process registered.
-		Registry: prometheus.NewRegistry(),
+		Registry: promRegistry,
 	}
 	// Checked by LoadConfig.
 	wc.TrustedProxies, _ = web.ParseTrustedProxies(cfg.TrustedProxies)

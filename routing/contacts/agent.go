@@ -50,6 +50,10 @@ func (s *Service) SetStatus(ctx context.Context, p tenant.Principal, status stri
 			return err
 		}
 	}
+	// Recorded first: a rebuild never brings back a status the agent left.
+	if err := s.saveStatus(ctx, p.TenantID, p.UserID, st); err != nil {
+		return err
+	}
 	ch, err := s.Engine.SetStatus(ctx, p.TenantID, p.UserID.String(), st, now)
 	if err != nil {
 		s.keep(ctx, p.TenantID, ch)
@@ -61,6 +65,9 @@ func (s *Service) SetStatus(ctx context.Context, p tenant.Principal, status stri
 // GoOffline takes an agent out of routing, e.g. when their seat lease is
 // gone; what was only offered to them is offered to others.
 func (s *Service) GoOffline(ctx context.Context, tenantID, userID uuid.UUID) error {
+	if err := s.saveStatus(ctx, tenantID, userID, routing.Offline); err != nil {
+		return err
+	}
 	ch, err := s.Engine.SetStatus(ctx, tenantID, userID.String(), routing.Offline, s.Now())
 	if err != nil {
 		s.keep(ctx, tenantID, ch)
@@ -361,6 +368,11 @@ func (s *Service) Abandon(ctx context.Context, tenantID, id uuid.UUID) error {
 		})
 	}
 	was, ch, err := s.Engine.Abandon(ctx, tenantID, id.String(), s.Now())
+	if e, ok := cic.AsError(err); ok && e.Code == "unknown_contact" {
+		// Redis lost it: the record still ends it, or a rebuild would
+		// route a customer who left.
+		was, err = routing.WasWaiting, nil
+	}
 	if err != nil {
 		s.keep(ctx, tenantID, ch)
 		return err

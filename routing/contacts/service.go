@@ -34,6 +34,13 @@ type Service struct {
 	// OnClosed, when set, runs after a contact is closed (in the
 	// background, with its own deadline): the satisfaction survey.
 	OnClosed func(ctx context.Context, tenantID uuid.UUID, c Contact) error
+	// Seated, when set, lists the agents holding a live seat, for a
+	// rebuild that Resume starts (the ticker passes its own).
+	Seated SeatHolders
+	// Metrics, when set, counts rebuilds and reconciliations.
+	Metrics *Metrics
+
+	suspects suspects
 }
 
 // New wires a Service.
@@ -172,7 +179,9 @@ func (s *Service) Open(ctx context.Context, tenantID uuid.UUID, in OpenInput) (C
 		if err != nil {
 			return fmt.Errorf("insert contact: %w", err)
 		}
-		return addEvent(ctx, tx, tenantID, id, state, nil, &in.QueueID, map[string]any{"channel": in.Channel})
+		// The priority and enqueue time the engine gets, for a rebuild.
+		return addEvent(ctx, tx, tenantID, id, state, nil, &in.QueueID, map[string]any{"channel": in.Channel,
+			"priority": in.Priority, "enqueued_at": now})
 	})
 	var pgErr *pgconn.PgError
 	if in.ID != uuid.Nil && errors.As(err, &pgErr) && pgErr.Code == "23505" {
@@ -185,7 +194,7 @@ func (s *Service) Open(ctx context.Context, tenantID uuid.UUID, in OpenInput) (C
 	if err != nil {
 		return Contact{}, err
 	}
-	return s.enqueueOpened(ctx, tenantID, c, q.ID, in, ok, now)
+	return s.enqueueOpened(ctx, tenantID, c, q.ID, origin{Priority: in.Priority, EnqueuedAt: now}, ok, now)
 }
 
 // reopen answers a retried Open of a contact that exists: as the first
@@ -199,12 +208,17 @@ func (s *Service) reopen(ctx context.Context, tenantID uuid.UUID, c Contact, in 
 		if c.QueueID == nil {
 			return c, nil
 		}
-		return s.enqueueOpened(ctx, tenantID, c, *c.QueueID, in, true, now)
+		// At its original place, should the engine have lost it.
+		o := origin{Priority: in.Priority, EnqueuedAt: now}
+		if ls, err := s.liveContacts(ctx, tenantID, []uuid.UUID{c.ID}); err == nil && len(ls) == 1 {
+			o = ls[0].origin
+		}
+		return s.enqueueOpened(ctx, tenantID, c, *c.QueueID, o, true, now)
 	}
 	return c, nil
 }
 
-func (s *Service) enqueueOpened(ctx context.Context, tenantID uuid.UUID, c Contact, queueID uuid.UUID, in OpenInput, ok bool, now time.Time) (Contact, error) {
+func (s *Service) enqueueOpened(ctx context.Context, tenantID uuid.UUID, c Contact, queueID uuid.UUID, o origin, ok bool, now time.Time) (Contact, error) {
 	id := c.ID
 	q := struct{ ID uuid.UUID }{queueID}
 	if !ok {
@@ -212,7 +226,7 @@ func (s *Service) enqueueOpened(ctx context.Context, tenantID uuid.UUID, c Conta
 	}
 	ch, err := s.onQueue(ctx, tenantID, q.ID, func() (routing.Changes, error) {
 		return s.Engine.Enqueue(ctx, tenantID, routing.Contact{ID: id.String(), Queue: q.ID.String(),
-			Channel: engineChannel(c.Channel), Priority: in.Priority}, now)
+			Channel: engineChannel(c.Channel), Priority: o.Priority, EnqueuedAt: o.EnqueuedAt}, now)
 	})
 	if e, isErr := cic.AsError(err); isErr && e.Code == "contact_exists" {
 		return s.get(ctx, tenantID, id)
@@ -264,7 +278,14 @@ func (s *Service) record(ctx context.Context, tenantID uuid.UUID, ch routing.Cha
 	err := s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
 		for _, ev := range ch.Events {
 			if ev.Kind == routing.SetAway {
-				continue // agent status lives in the engine; the desk reads it there
+				// The desk reads the status in the engine; the record keeps
+				// it for a rebuild.
+				if agent := parseID(ev.Agent); agent != nil {
+					if err := recordedStatus(ctx, tx, tenantID, *agent, routing.Away); err != nil {
+						return err
+					}
+				}
+				continue
 			}
 			cid := parseID(ev.Contact)
 			if cid == nil {

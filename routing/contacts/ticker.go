@@ -17,7 +17,10 @@ type SeatHolders func(ctx context.Context, tenantID uuid.UUID) (map[uuid.UUID]bo
 // requirements relax), and every SweepEvery it takes out of routing the
 // available agents whose seat lease is gone (a closed browser), so that
 // nothing is offered to an empty desk, and moves contacts that waited too
-// long to their queue's overflow queue. Every server replica may run one:
+// long to their queue's overflow queue. It rebuilds a tenant's routing
+// state from the record at once when Redis lost it (the tenant's marker
+// is gone: checked on every tick), and reconciles the record with the
+// engine on every sweep (rebuild.go). Every server replica may run one:
 // all of it is idempotent.
 type Ticker struct {
 	Contacts   *Service
@@ -76,6 +79,17 @@ func (t *Ticker) Once(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		rebuilt := false
+		if built, err := s.Engine.Built(ctx, id); err != nil {
+			s.Logger.Warn("routing tick", "tenant", id, "err", err)
+			continue // Redis is down: the rest would fail too
+		} else if !built {
+			// Redis lost the tenant's routing state: rebuild it now.
+			if _, err := s.Reconcile(ctx, id, t.Holders); err != nil {
+				s.Logger.Error("routing rebuild", "tenant", id, "err", err)
+			}
+			rebuilt = true
+		}
 		if err := s.Tick(ctx, id); err != nil {
 			s.Logger.Warn("routing tick", "tenant", id, "err", err)
 		}
@@ -85,6 +99,11 @@ func (t *Ticker) Once(ctx context.Context) {
 		if t.Holders != nil {
 			if err := t.sweep(ctx, id); err != nil {
 				s.Logger.Warn("routing seat sweep", "tenant", id, "err", err)
+			}
+		}
+		if !rebuilt {
+			if _, err := s.Reconcile(ctx, id, t.Holders); err != nil {
+				s.Logger.Warn("routing reconciliation", "tenant", id, "err", err)
 			}
 		}
 		if _, err := s.Overflow(ctx, id); err != nil {
