@@ -24,7 +24,7 @@ var calendarText = map[string]map[string]string{
 	"en": {
 		"title": "Calendars", "intro": "Holidays and exceptions: on a date a calendar names, the queues that follow it are closed all day or open only the hours given, instead of their weekly hours (read in each queue's time zone).",
 		"none": "No calendars yet.", "name": "Name", "date": "Date", "hours": "Hours", "note": "Note", "closed": "closed",
-		"closed_all_day": "closed all day", "opens": "Opens", "closes": "Closes", "dates": "dates", "used_by": "used by",
+		"closed_all_day": "closed all day", "opens": "Opens", "closes": "Closes", "dates": "dates", "one_date": "date", "used_by": "used by",
 		"unused": "no queue follows it", "no_dates": "No dates yet.", "add_row": "Add a date", "save": "Save calendar",
 		"create": "Create calendar", "new": "New calendar", "delete": "Delete calendar",
 		"hint":     "A row without a date is ignored; empty a row's date to remove it. Tick closed, or give both times.",
@@ -34,7 +34,7 @@ var calendarText = map[string]map[string]string{
 	"de": {
 		"title": "Kalender", "intro": "Feiertage und Ausnahmen: An einem Datum, das ein Kalender nennt, sind die Warteschlangen, die ihm folgen, ganztägig geschlossen oder nur zu den angegebenen Zeiten geöffnet statt zu ihren wöchentlichen Zeiten (in der Zeitzone der jeweiligen Warteschlange).",
 		"none": "Noch keine Kalender.", "name": "Name", "date": "Datum", "hours": "Zeiten", "note": "Notiz", "closed": "geschlossen",
-		"closed_all_day": "ganztägig geschlossen", "opens": "Öffnet", "closes": "Schließt", "dates": "Daten", "used_by": "genutzt von",
+		"closed_all_day": "ganztägig geschlossen", "opens": "Öffnet", "closes": "Schließt", "dates": "Daten", "one_date": "Datum", "used_by": "genutzt von",
 		"unused": "keine Warteschlange folgt ihm", "no_dates": "Noch keine Daten.", "add_row": "Datum hinzufügen", "save": "Kalender speichern",
 		"create": "Kalender anlegen", "new": "Neuer Kalender", "delete": "Kalender löschen",
 		"hint":     "Eine Zeile ohne Datum wird ignoriert; leeren Sie das Datum einer Zeile, um sie zu entfernen. Kreuzen Sie geschlossen an oder geben Sie beide Zeiten an.",
@@ -127,16 +127,20 @@ type calendarSection struct {
 	New       calendarView
 }
 
-// blankCalendarRows are the empty rows a form offers for new dates (the
-// script adds more).
+// blankCalendarRows are the empty rows a new calendar's form offers (one
+// for a calendar with dates; the script adds more).
 const blankCalendarRows = 3
 
 func calendarRows(lang string, entries []setup.CalendarEntry) []calendarRow {
+	blank := blankCalendarRows
+	if len(entries) > 0 {
+		blank = 1 // "Add a date" adds more
+	}
 	var rows []calendarRow
 	for i, e := range entries {
 		rows = append(rows, calendarRow{I: i, Date: e.Date, Shown: showDate(lang, e.Date), Opens: e.Opens, Closes: e.Closes, Note: e.Note, Closed: e.Closed})
 	}
-	for i := 0; i < blankCalendarRows; i++ {
+	for i := 0; i < blank; i++ {
 		rows = append(rows, calendarRow{I: len(entries) + i})
 	}
 	return rows
