@@ -67,7 +67,9 @@ func TestCalendarAPI_BadInput(t *testing.T) {
 	ts := newServer(t)
 	owner := ts.signup(t, "acme")
 	id := ts.call(t, "POST", "/api/v1/calendars", owner.Token, map[string]any{"name": "Holidays"}).mustStatus(t, http.StatusCreated).str("id")
-	entry := func(e map[string]any) map[string]any { return map[string]any{"name": "Other", "entries": []map[string]any{e}} }
+	entry := func(e map[string]any) map[string]any {
+		return map[string]any{"name": "Other", "entries": []map[string]any{e}}
+	}
 	for _, tc := range []struct {
 		method, path string
 		body         any
