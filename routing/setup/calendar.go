@@ -50,7 +50,7 @@ const MaxCalendarEntries = 1000
 
 var errCalendarNotFound = cic.Codef(cic.ENOTFOUND, "not_found", "Calendar not found.")
 
-// Validate checks the entries: dates YYYY-MM-DD, each once; closed, or
+// validateEntries checks the entries: dates YYYY-MM-DD, each once; closed, or
 // an opening time HH:MM and a later closing time. It normalises Opens and
 // Closes to HH:MM and sorts the entries by date.
 func validateEntries(entries []CalendarEntry) error {
@@ -321,22 +321,15 @@ func saveCalendar(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, c Calendar
 	if _, err := tx.Exec(ctx, `DELETE FROM calendar_entries WHERE tenant_id = $1 AND calendar_id = $2`, tenantID, c.ID); err != nil {
 		return Calendar{}, fmt.Errorf("save calendar entries: %w", err)
 	}
-	if len(c.Entries) > 0 {
-		rowsIn := make([][]any, len(c.Entries))
-		for i, e := range c.Entries {
-			day, _ := time.Parse(time.DateOnly, e.Date)
-			var opens, closes any
-			if !e.Closed {
-				opens, closes = e.Opens, e.Closes
-			}
-			rowsIn[i] = []any{tenantID, c.ID, day, opens, closes, e.Note}
+	for _, e := range c.Entries {
+		var opens, closes any // null: closed all day
+		if !e.Closed {
+			opens, closes = e.Opens, e.Closes
 		}
-		// Text into time columns: the values are validated HH:MM.
-		for _, r := range rowsIn {
-			if _, err := tx.Exec(ctx, `INSERT INTO calendar_entries (tenant_id, calendar_id, day, opens, closes, note)
-				VALUES ($1, $2, $3, $4::text::time, $5::text::time, $6)`, r...); err != nil {
-				return Calendar{}, fmt.Errorf("save calendar entries: %w", err)
-			}
+		// Text into the time columns: the values are validated HH:MM.
+		if _, err := tx.Exec(ctx, `INSERT INTO calendar_entries (tenant_id, calendar_id, day, opens, closes, note)
+			VALUES ($1, $2, $3::text::date, $4::text::time, $5::text::time, $6)`, tenantID, c.ID, e.Date, opens, closes, e.Note); err != nil {
+			return Calendar{}, fmt.Errorf("save calendar entries: %w", err)
 		}
 	}
 	saved.Entries = c.Entries
