@@ -222,7 +222,7 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 			return err
 		}
 		// Routing's tables.
-		skill, queue, contact := uuid.New(), uuid.New(), uuid.New()
+		skill, queue, contact, calendar := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 		for _, q := range []struct {
 			sql  string
 			args []any
@@ -236,6 +236,9 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 			{`INSERT INTO dispositions (tenant_id, code, label) VALUES ($1, 'solved', 'Solved')`, nil},
 			{`INSERT INTO contacts (tenant_id, id, channel, queue_id) VALUES ($1, $2, 'chat', $3)`, []any{contact, queue}},
 			{`INSERT INTO contact_events (tenant_id, contact_id, seq, kind) VALUES ($1, $2, 1, 'queued')`, []any{contact}},
+			{`INSERT INTO calendars (tenant_id, id, name) VALUES ($1, $2, 'Holidays')`, []any{calendar}},
+			{`INSERT INTO calendar_entries (tenant_id, calendar_id, day) VALUES ($1, $2, '2026-12-25')`, []any{calendar}},
+			{`UPDATE queues SET calendar_id = $2 WHERE tenant_id = $1`, []any{calendar}},
 		} {
 			if _, err := tx.Exec(c, q.sql, append([]any{r.Tenant.ID}, q.args...)...); err != nil {
 				return fmt.Errorf("%s: %w", q.sql[:30], err)

@@ -53,6 +53,10 @@ type routingQueueView struct {
 	Overflow     []overflowOption
 	OverflowName string
 	HoursSummary string
+	// The calendar select (pages_calendars.go) and the chosen one's name.
+	CalendarOptions []calendarOption
+	CalendarT       map[string]string
+	CalendarName    string
 }
 
 type dayField struct {
@@ -93,10 +97,15 @@ type routingPageData struct {
 	Agents       []routingAgentView
 	Dispositions []setup.Disposition
 	Timezones    []string
+	Calendars    *calendarSection
 }
 
 func (s *Server) routingPage(c *fiber.Ctx) error {
-	return s.renderRouting(c, pageData{Notice: routingNotices[c.Query("done")]}, nil)
+	notice := routingNotices[c.Query("done")]
+	if notice == "" {
+		notice = calendarNotices[pageLang(c)][c.Query("done")]
+	}
+	return s.renderRouting(c, pageData{Notice: notice}, nil)
 }
 
 func (s *Server) renderRouting(c *fiber.Ctx, d pageData, err error) error {
@@ -133,6 +142,9 @@ func (s *Server) renderRouting(c *fiber.Ctx, d pageData, err error) error {
 		NewQueue: queueView(setup.Queue{Channels: []string{"chat"}}, skills, queues)}
 	for _, q := range queues {
 		data.Queues = append(data.Queues, queueView(q, skills, queues))
+	}
+	if lerr := s.addCalendars(c, a, &data); lerr != nil {
+		return lerr
 	}
 	for _, u := range users {
 		if u.Role == cic.RoleFinance {
@@ -328,6 +340,9 @@ func (s *Server) queueForm(c *fiber.Ctx, a tenant.Actor, update bool) (setup.Que
 				in.Clear[key] = true
 			}
 		}
+	}
+	if err := calendarQueueForm(c, &in, update); err != nil {
+		return in, err
 	}
 	skills, err := s.cfg.Setup.ListSkills(c.UserContext(), a)
 	if err != nil {

@@ -389,3 +389,38 @@ func TestOpen_AfterRedisLostTheRouting(t *testing.T) {
 		t.Fatalf("after the agent came back: %s", d.State)
 	}
 }
+
+// The calendar's closed day closes a queue its weekly hours keep open,
+// and its special hours open one they keep closed.
+func TestContact_CalendarDecidesOpen(t *testing.T) {
+	w := newWorld(t)
+	co := w.company(t, "acme", 1)
+	c := testenv.Context(t)
+	calName := "Holidays"
+	cal, err := w.setup.CreateCalendar(c, co.owner.Actor, setup.CalendarInput{Name: &calName, Entries: []setup.CalendarEntry{
+		{Date: "2026-12-25", Closed: true}, {Date: "2026-12-27", Opens: "10:00", Closes: "12:00"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	week := map[string][2]string{"mon": {"08:00", "18:00"}, "tue": {"08:00", "18:00"}, "wed": {"08:00", "18:00"},
+		"thu": {"08:00", "18:00"}, "fri": {"08:00", "18:00"}}
+	if _, err := w.setup.UpdateQueue(c, co.owner.Actor, co.queue.ID, setup.QueueInput{
+		Hours: &setup.BusinessHours{Timezone: "Europe/Berlin", Days: week}, CalendarID: &cal.ID}); err != nil {
+		t.Fatal(err)
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	for _, tc := range []struct {
+		at   time.Time
+		open bool
+	}{
+		{time.Date(2026, 12, 25, 11, 0, 0, 0, berlin), false}, // a Friday, closed by the calendar
+		{time.Date(2026, 12, 27, 11, 0, 0, 0, berlin), true},  // a Sunday, opened by the calendar
+		{time.Date(2026, 12, 28, 11, 0, 0, 0, berlin), true},  // a Monday, the weekly hours
+	} {
+		w.contacts.Now = func() time.Time { return tc.at }
+		_, err := w.contacts.Open(c, co.owner.TenantID, contacts.OpenInput{QueueID: co.queue.ID, Channel: "chat"})
+		if closed := testenv.Code(err) == "queue_closed"; closed == tc.open || (tc.open && err != nil) {
+			t.Errorf("%s: open %v, got %v", tc.at.Format(time.RFC3339), tc.open, err)
+		}
+	}
+}

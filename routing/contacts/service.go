@@ -141,7 +141,7 @@ func (s *Service) Open(ctx context.Context, tenantID uuid.UUID, in OpenInput) (C
 		return Contact{}, cic.Codef(cic.EINVALID, "invalid_channel", "Queue %s does not take %s contacts.", q.Name, in.Channel)
 	}
 	now := s.Now()
-	if !in.AfterHours && !q.Hours.OpenAt(now) {
+	if !in.AfterHours && !q.OpenAt(now) {
 		msg := q.ClosedMsg
 		if msg == "" {
 			msg = "We are closed at the moment; please come back during our opening hours."

@@ -57,7 +57,9 @@ func (h *BusinessHours) Validate() error {
 	return nil
 }
 
-// OpenAt says whether the queue is open at t. nil hours are always open.
+// OpenAt says whether the weekly hours are open at t (nil hours are
+// always open). It knows no calendar: a queue's check is Queue.OpenAt,
+// which adds the exceptions of the queue's calendar.
 func (h *BusinessHours) OpenAt(t time.Time) bool {
 	if h == nil {
 		return true

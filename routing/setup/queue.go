@@ -45,6 +45,10 @@ type Queue struct {
 	ClosedMsg    string         `json:"closed_message"`
 	CreatedAt    time.Time      `json:"created_at"`
 	UpdatedAt    time.Time      `json:"updated_at"`
+	// CalendarID names the calendar of holidays and exceptions the queue
+	// follows (nil: none); Calendar is it, loaded for OpenAt.
+	CalendarID *uuid.UUID `json:"calendar_id"`
+	Calendar   *Calendar  `json:"-"`
 }
 
 // QueueInput creates a queue or replaces its settings; fields left nil
@@ -65,6 +69,7 @@ type QueueInput struct {
 	CostCentre   *string         `json:"cost_centre"`
 	Hours        *BusinessHours  `json:"business_hours"`
 	ClosedMsg    *string         `json:"closed_message"`
+	CalendarID   *uuid.UUID      `json:"calendar_id"`
 	Clear        map[string]bool `json:"clear"` // e.g. {"business_hours": true} drops an optional setting
 }
 
@@ -178,8 +183,13 @@ func (in QueueInput) apply(q *Queue) error {
 		}
 		q.ClosedMsg = *in.ClosedMsg
 	}
+	if in.CalendarID != nil {
+		q.CalendarID, q.Calendar = in.CalendarID, nil
+	}
 	for k := range in.Clear {
 		switch k {
+		case "calendar_id":
+			q.CalendarID, q.Calendar = nil, nil
 		case "business_hours":
 			q.Hours = nil
 		case "relax_after_seconds":
@@ -189,8 +199,11 @@ func (in QueueInput) apply(q *Queue) error {
 		case "overflow_queue_id":
 			q.OverflowID = nil
 		default:
-			return bad("invalid_clear", "Only business_hours, relax_after_seconds, max_wait_seconds and overflow_queue_id can be cleared.")
+			return bad("invalid_clear", "Only business_hours, relax_after_seconds, max_wait_seconds, overflow_queue_id and calendar_id can be cleared.")
 		}
+	}
+	if q.CalendarID != nil && q.Hours == nil {
+		return bad("calendar_needs_hours", "A calendar's dates are read in the queue's time zone: give the queue business hours to follow a calendar.")
 	}
 	if q.MaxWait != nil && q.OverflowID == nil {
 		return bad("invalid_overflow", "A maximum wait needs an overflow queue to send contacts to.")
@@ -290,6 +303,9 @@ func saveQueue(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, q Queue, inse
 		}
 	}
 	saved.Skills = q.Skills
+	if err := saveQueueCalendar(ctx, tx, tenantID, &saved, q.CalendarID); err != nil {
+		return Queue{}, err
+	}
 	return saved, nil
 }
 
@@ -357,6 +373,9 @@ func getQueue(ctx context.Context, tx pgx.Tx, tenantID, id uuid.UUID, lock bool)
 	if err := loadRequirements(ctx, tx, tenantID, qs); err != nil {
 		return Queue{}, err
 	}
+	if err := loadQueueCalendars(ctx, tx, tenantID, qs); err != nil {
+		return Queue{}, err
+	}
 	return qs[0], nil
 }
 
@@ -393,7 +412,10 @@ func (s *Service) Queues(ctx context.Context, tenantID uuid.UUID) ([]Queue, erro
 		if out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Queue, error) { return scanQueue(r) }); err != nil {
 			return err
 		}
-		return loadRequirements(ctx, tx, tenantID, out)
+		if err := loadRequirements(ctx, tx, tenantID, out); err != nil {
+			return err
+		}
+		return loadQueueCalendars(ctx, tx, tenantID, out)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list queues: %w", err)
