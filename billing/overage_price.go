@@ -119,3 +119,28 @@ func (s *Service) negotiate(ctx context.Context, tenantID uuid.UUID, operator st
 	}
 	return metering.GetSettings(ctx, s.DB, tenantID)
 }
+
+// NegotiatedOverages reads the negotiated overage price of each tenant in
+// ids that has one, in one transaction that enters each tenant in turn
+// (RLS confines every statement to its tenant).
+func (s *Service) NegotiatedOverages(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]int64, error) {
+	out := make(map[uuid.UUID]int64)
+	err := s.DB.MultiTx(ctx, func(tx pgx.Tx, enter func(uuid.UUID) error) error {
+		for _, id := range ids {
+			if err := enter(id); err != nil {
+				return err
+			}
+			var p int64
+			err := tx.QueryRow(ctx, `SELECT price_minor FROM negotiated_overage_prices WHERE tenant_id = $1`, id).Scan(&p)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+			case err != nil:
+				return fmt.Errorf("read negotiated overage price: %w", err)
+			default:
+				out[id] = p
+			}
+		}
+		return nil
+	})
+	return out, err
+}

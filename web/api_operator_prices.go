@@ -1,6 +1,8 @@
 package web
 
 import (
+	"strings"
+
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
@@ -53,6 +55,7 @@ func (s *Server) apiOperatorPutOveragePrice(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.auditOperator(c, "tenant.overage_price_negotiated", "tenant", id.String(), map[string]any{"price_minor": in.PriceMinor})
 	return answerNegotiated(c, id, st)
 }
 
@@ -66,6 +69,7 @@ func (s *Server) apiOperatorDeleteOveragePrice(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.auditOperator(c, "tenant.overage_price_catalogue", "tenant", id.String(), nil)
 	return answerNegotiated(c, id, st)
 }
 
@@ -78,6 +82,7 @@ func (s *Server) apiOperatorPutCatalogOveragePrice(c *fiber.Ctx) error {
 	if err := s.cfg.Billing.PutOveragePrice(c.UserContext(), c.Params("currency"), in.PriceMinor); err != nil {
 		return err
 	}
+	s.auditOperator(c, "catalog.overage_price_put", "overage_price", strings.ToUpper(c.Params("currency")), map[string]any{"price_minor": in.PriceMinor})
 	cat, err := s.cfg.Billing.ListCatalog(c.UserContext())
 	if err != nil {
 		return err

@@ -47,6 +47,9 @@ var operatorText = map[string]map[string]string{
 		"catalogue": "Catalogue", "queues": "Job queues", "tenants": "Tenants", "failed_jobs": "Failed jobs",
 		"findings": "Reconciliation findings", "audit": "Operator audit log", "saved": "Saved; the Stripe sync follows in the background.",
 		"at": "When", "who": "Operator", "action": "Action", "target": "Target", "no_audit": "Nothing recorded yet.",
+		"overage_rates": "Overage rate (per contact beyond the bundles)", "currency": "Currency", "price_minor": "Price (minor units)",
+		"set_overage_rate": "Set overage rate", "overage_price": "Overage price", "negotiated": "negotiated",
+		"catalogue_rate": "catalogue", "save": "Save", "back_to_catalogue": "Back to the catalogue rate",
 	},
 	"de": {
 		"title": "Plattform-Betrieb", "enroll_title": "Betreiberkonto einrichten",
@@ -58,6 +61,9 @@ var operatorText = map[string]map[string]string{
 		"catalogue": "Katalog", "queues": "Job-Warteschlangen", "tenants": "Mandanten", "failed_jobs": "Fehlgeschlagene Jobs",
 		"findings": "Abgleich mit Stripe", "audit": "Protokoll der Betreiber", "saved": "Gespeichert; der Abgleich mit Stripe folgt im Hintergrund.",
 		"at": "Wann", "who": "Betreiber", "action": "Aktion", "target": "Ziel", "no_audit": "Noch nichts protokolliert.",
+		"overage_rates": "Überziehungspreis (je Kontakt über die Pakete hinaus)", "currency": "Währung", "price_minor": "Preis (kleinste Einheit)",
+		"set_overage_rate": "Überziehungspreis setzen", "overage_price": "Überziehungspreis", "negotiated": "verhandelt",
+		"catalogue_rate": "Katalog", "save": "Speichern", "back_to_catalogue": "Zurück zum Katalogpreis",
 	},
 }
 

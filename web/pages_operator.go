@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/billing"
@@ -26,6 +27,9 @@ type operatorView struct {
 	Findings []billing.Finding
 	Queues   []queueHealth
 	Tenants  []tenant.Tenant
+	// Negotiated is the negotiated overage price of the listed tenants
+	// that have one.
+	Negotiated map[uuid.UUID]int64
 }
 
 // pricesText shows a tier's prices as "EUR=49000, USD=53000".
@@ -75,6 +79,15 @@ func (s *Server) renderOperator(c *fiber.Ctx, d pageData, err error) error {
 		}
 		if v.Tenants, lerr = s.cfg.Tenants.DB.ListTenants(c.UserContext(), operatorTenantsPage, nil); lerr != nil {
 			return lerr
+		}
+		if s.cfg.Billing != nil {
+			ids := make([]uuid.UUID, len(v.Tenants))
+			for i, t := range v.Tenants {
+				ids[i] = t.ID
+			}
+			if v.Negotiated, lerr = s.cfg.Billing.NegotiatedOverages(c.UserContext(), ids); lerr != nil {
+				return lerr
+			}
 		}
 		if v.Audit, lerr = s.operators.ListAudit(c.UserContext(), 0, 20); lerr != nil {
 			return lerr
@@ -212,13 +225,66 @@ func (s *Server) operatorTierSubmit(c *fiber.Ctx) error {
 	return c.Redirect("/operator?done=saved", fiber.StatusSeeOther)
 }
 
+// formPrice reads a whole number of minor units from the form.
+func formPrice(c *fiber.Ctx) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(c.FormValue("price_minor")), 10, 64)
+	if err != nil {
+		return 0, cic.Codef(cic.EINVALID, "invalid_price", "The price must be a whole number of minor units.")
+	}
+	return n, nil
+}
+
+// operatorOverageRateSubmit sets the catalogue's overage rate of a currency.
+func (s *Server) operatorOverageRateSubmit(c *fiber.Ctx) error {
+	if !s.isOperatorPage(c) {
+		return c.Redirect("/operator", fiber.StatusSeeOther)
+	}
+	n, err := formPrice(c)
+	if err == nil {
+		err = s.cfg.Billing.PutOveragePrice(c.UserContext(), c.FormValue("currency"), n)
+	}
+	if err != nil {
+		return s.renderOperator(c, pageData{}, err)
+	}
+	s.auditOperator(c, "catalog.overage_price_put", "overage_price", strings.ToUpper(strings.TrimSpace(c.FormValue("currency"))), map[string]any{"price_minor": n})
+	return c.Redirect("/operator?done=saved", fiber.StatusSeeOther)
+}
+
+// operatorNegotiatedSubmit negotiates one tenant's overage price; an
+// empty price (or the "catalogue" button) puts it back on the catalogue.
+func (s *Server) operatorNegotiatedSubmit(c *fiber.Ctx) error {
+	if !s.isOperatorPage(c) {
+		return c.Redirect("/operator", fiber.StatusSeeOther)
+	}
+	id, err := operatorTenantID(c)
+	if err != nil {
+		return s.renderOperator(c, pageData{}, err)
+	}
+	clear := c.FormValue("catalogue") != "" || strings.TrimSpace(c.FormValue("price_minor")) == ""
+	var n int64
+	if clear {
+		_, err = s.cfg.Billing.ClearNegotiatedOverage(c.UserContext(), id, operatorName(c))
+	} else if n, err = formPrice(c); err == nil {
+		_, err = s.cfg.Billing.SetNegotiatedOverage(c.UserContext(), id, n, operatorName(c))
+	}
+	if err != nil {
+		return s.renderOperator(c, pageData{}, err)
+	}
+	if clear {
+		s.auditOperator(c, "tenant.overage_price_catalogue", "tenant", id.String(), nil)
+	} else {
+		s.auditOperator(c, "tenant.overage_price_negotiated", "tenant", id.String(), map[string]any{"price_minor": n})
+	}
+	return c.Redirect("/operator?done=saved", fiber.StatusSeeOther)
+}
+
 func (s *Server) operatorSeatPriceSubmit(c *fiber.Ctx) error {
 	if !s.isOperatorPage(c) {
 		return c.Redirect("/operator", fiber.StatusSeeOther)
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(c.FormValue("price_minor")), 10, 64)
+	n, err := formPrice(c)
 	if err != nil {
-		return s.renderOperator(c, pageData{}, cic.Codef(cic.EINVALID, "invalid_price", "The price must be a whole number of minor units."))
+		return s.renderOperator(c, pageData{}, err)
 	}
 	if err := s.cfg.Billing.PutSeatPrice(c.UserContext(), c.FormValue("currency"), n); err != nil {
 		return s.renderOperator(c, pageData{}, err)

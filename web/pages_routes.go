@@ -51,4 +51,6 @@ func (s *Server) pageRoutes() {
 	app.Post("/operator/enroll", csrf, s.operatorEnrollSubmit)
 	app.Post("/operator/tiers", csrf, bill, s.operatorTierSubmit)
 	app.Post("/operator/seat-prices", csrf, bill, s.operatorSeatPriceSubmit)
+	app.Post("/operator/overage-prices", csrf, bill, s.operatorOverageRateSubmit)
+	app.Post("/operator/tenants/:id/overage-price", csrf, bill, s.operatorNegotiatedSubmit)
 }
