@@ -172,7 +172,8 @@ func (s *Service) Open(ctx context.Context, tenantID uuid.UUID, in OpenInput) (C
 		if err != nil {
 			return fmt.Errorf("insert contact: %w", err)
 		}
-		return addEvent(ctx, tx, tenantID, id, state, nil, &in.QueueID, map[string]any{"channel": in.Channel})
+		// The priority is kept for the line's order (position.go).
+		return addEvent(ctx, tx, tenantID, id, state, nil, &in.QueueID, map[string]any{"channel": in.Channel, "priority": in.Priority})
 	})
 	var pgErr *pgconn.PgError
 	if in.ID != uuid.Nil && errors.As(err, &pgErr) && pgErr.Code == "23505" {
