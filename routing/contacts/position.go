@@ -12,6 +12,7 @@ import (
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/routing"
+	"github.com/cic-platform/cic/routing/setup"
 	"github.com/cic-platform/cic/tenant"
 )
 
@@ -124,6 +125,8 @@ type Place struct {
 	// queue's max_wait_seconds.
 	MaxWaitPassed bool
 	QueueID       uuid.UUID
+	// Queue is the contact's queue (its settings: announce_every_seconds).
+	Queue setup.Queue
 }
 
 // WaitSeconds is Wait in whole seconds, rounded up.
@@ -150,7 +153,7 @@ func (s *Service) PlaceOf(ctx context.Context, tenantID, contactID uuid.UUID) (P
 		return Place{}, err
 	}
 	now := s.Now()
-	pl := Place{Open: q.Hours.OpenAt(now), QueueID: q.ID}
+	pl := Place{Open: q.Hours.OpenAt(now), QueueID: q.ID, Queue: q}
 	var line []Waiting
 	var handleMs *float64
 	var entered *time.Time
