@@ -42,7 +42,6 @@ type LeftMessage struct {
 	State     string    `json:"state"`
 }
 
-
 // messageChannel is the channel a left message is answered on.
 const messageChannel = "email"
 
