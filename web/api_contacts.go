@@ -100,7 +100,27 @@ func (s *Server) apiGetContact(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(d)
+	v := contactView{Detail: d}
+	if d.State == contacts.StateQueued {
+		// Where it stands in line (routing/contacts/position.go).
+		pl, err := s.cfg.Contacts.PlaceOf(c.UserContext(), p.TenantID, id)
+		if err != nil {
+			return err
+		}
+		if pl.Position > 0 {
+			w := pl.WaitSeconds()
+			v.QueuePosition, v.EstimatedWait = &pl.Position, &w
+		}
+	}
+	return c.JSON(v)
+}
+
+// contactView is a contact with its timeline and, while it is queued,
+// its place in line (1 = next) and expected wait; null otherwise.
+type contactView struct {
+	contacts.Detail
+	QueuePosition *int `json:"queue_position"`
+	EstimatedWait *int `json:"estimated_wait_seconds"`
 }
 
 func (s *Server) apiAcceptContact(c *fiber.Ctx) error {

@@ -17,6 +17,7 @@ import (
 //	POST    /chat/v1/sessions?key=cw1...          {visitor_id?, email?, name?} -> 201 {contact_id, token, greeting, state, last_seq}
 //	POST    /chat/v1/leave                        {token} (sendBeacon, text/plain) -> 204
 //	POST    /chat/v1/survey                       {token, score 1-5} (text/plain) after the chat closed -> 204
+//	POST    /chat/v1/message?key=cw1...           {name, email, message, token?} (text/plain) -> 201 {contact_id, state}
 //	GET     /chat/v1/ws?token=cv1...&after=<seq>  the visitor's WebSocket
 //
 // Pages (owners and admins, session and CSRF like the other pages):
@@ -56,6 +57,7 @@ func (s *Server) chatRoutes() {
 	app.Post("/chat/v1/sessions", s.chatStart)
 	app.Post("/chat/v1/leave", s.chatLeave)
 	app.Post("/chat/v1/survey", s.chatSurvey)
+	app.Post("/chat/v1/message", s.chatLeaveMessage)
 	app.Get("/chat/v1/ws", s.chatVisitorAuth, websocket.New(s.chatVisitorSocket, wsConfig))
 
 	// The admins' page for the widgets and their snippets.

@@ -229,6 +229,13 @@ func (s *Server) chatVisitorSocket(conn *websocket.Conn) {
 		return
 	}
 	hello := fiber.Map{"type": "hello", "contact_id": v.ContactID, "state": v.State, "last_seq": v.LastSeq, "ended": v.Ended}
+	// The place in line comes with the hello, then whenever it changes
+	// (chat_position.go).
+	place, err := s.visitorPlace(context.Background(), v)
+	if err != nil {
+		s.log.Warn("chat: visitor's place in line", "err", err)
+	}
+	hello["position"] = place
 	render := func(ev chat.Event) (any, bool) {
 		switch ev.Type {
 		case chat.EventMessage:
@@ -270,12 +277,26 @@ func (s *Server) chatVisitorSocket(conn *websocket.Conn) {
 		return s.wsError("", cic.Codef(cic.EINVALID, "invalid_frame", "Unknown frame type %q.", in.Type))
 	}
 	grace := s.cfg.Chat.LeaveGrace
-	touch := func(ctx context.Context) {
-		if err := s.cfg.Chat.Touch(ctx, v); err != nil {
-			s.log.Warn("chat: touch visitor", "err", err)
+	every := chatPositionEvery
+	if grace > 0 {
+		every = min(every, grace/3)
+	}
+	touched := time.Now()
+	tick := func(ctx context.Context) {
+		if grace > 0 && time.Since(touched) >= grace/3 {
+			touched = time.Now()
+			if err := s.cfg.Chat.Touch(ctx, v); err != nil {
+				s.log.Warn("chat: touch visitor", "err", err)
+			}
+		}
+		// tick runs on the socket's writer: it may write.
+		if p, err := s.visitorPlace(ctx, v); err == nil && !samePlace(p, place) {
+			place = p
+			_ = conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+			_ = conn.WriteJSON(p)
 		}
 	}
-	s.socketLoop(conn, feed, hello, render, handle, grace/3, touch)
+	s.socketLoop(conn, feed, hello, render, handle, every, tick)
 	if !left && !v.Ended && grace > 0 {
 		// Gone without saying so: unless they come back (on any replica)
 		// within the grace period, a chat no agent took is abandoned.

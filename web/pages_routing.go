@@ -323,6 +323,9 @@ func (s *Server) queueForm(c *fiber.Ctx, a tenant.Actor, update bool) (setup.Que
 	if in.MaxWait, err = formInt(c, "max_wait_seconds"); err != nil {
 		return in, err
 	}
+	if in.AnnounceEvery, err = formInt(c, "announce_every_seconds"); err != nil {
+		return in, err
+	}
 	if v := c.FormValue("overflow_queue_id"); v != "" {
 		id, err := uuid.Parse(v)
 		if err != nil {

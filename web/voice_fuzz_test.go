@@ -38,6 +38,9 @@ func FuzzVoiceWebhook(f *testing.F) {
 		{"status", "", "CallSid=CAf0000000000000000000000000000001&CallStatus=busy"},
 		{"outbound", "contact=" + contact, "CallSid=%00%FF&CallStatus=%"},
 		{"ivr", "node=%ZZ", "CallSid=" + strings.Repeat("A", 100) + "&Digits=<x>&Digits=2"},
+		{"voicemail", "contact=" + contact, "CallSid=CAf0000000000000000000000000000001&RecordingSid=RE00000000000000000000000000000001&RecordingUrl=https%3A%2F%2Fapi.twilio.com%2Fr&RecordingDuration=-4"},
+		{"recording", "queue=nope", "CallSid=CAf0000000000000000000000000000002&RecordingStatus=completed&RecordingSid=RE%00&RecordingUrl=%FF"},
+		{"wait", "contact=" + contact + "&said=-99999999999999999999", "CallSid=CAf0000000000000000000000000000001"},
 	} {
 		f.Add(s.step, s.query, s.body)
 	}

@@ -77,6 +77,20 @@ func (t *TwiML) DialClient(client, action string) *TwiML {
 	return t
 }
 
+// Record records the caller (a voicemail) until they press # or are
+// silent for timeout seconds, at most maxLength seconds, after a beep;
+// then the provider asks action what next, and tells statusCallback
+// when the recording is stored (completed) or there was none (absent).
+func (t *TwiML) Record(action, statusCallback string, maxLength, timeout int) *TwiML {
+	t.b.WriteString(`<Record method="POST" playBeep="true" finishOnKey="#"`)
+	t.attr("action", action)
+	t.attr("maxLength", strconv.Itoa(maxLength))
+	t.attr("timeout", strconv.Itoa(timeout))
+	t.attr("recordingStatusCallback", statusCallback)
+	t.b.WriteString(` recordingStatusCallbackMethod="POST" recordingStatusCallbackEvent="completed absent"/>`)
+	return t
+}
+
 // Hangup ends the call.
 func (t *TwiML) Hangup() *TwiML {
 	t.b.WriteString("<Hangup/>")

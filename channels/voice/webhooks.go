@@ -115,13 +115,15 @@ func (s *Service) Handle(ctx context.Context, w Webhook) (*TwiML, error) {
 		t, err = s.outbound(ctx, w.TenantID, sid, w.Query)
 	case StepSurvey:
 		t, err = s.survey(ctx, w.TenantID, sid, w.Query, w.Form)
+	case StepVoicemail, StepRecording:
+		t, err = s.voicemail(ctx, w.TenantID, sid, w.Step, w.Query, w.Form)
 	default:
 		return apology(sayError), nil
 	}
 	if err != nil {
 		if k := cic.ErrorKind(err); k == cic.EINVALID || k == cic.ENOTFOUND || k == cic.ECONFLICT {
 			s.Logger.Info("voice webhook refused", "tenant", w.TenantID, "step", w.Step, "call", sid, "err", err)
-			if w.Step == StepStatus {
+			if w.Step == StepStatus || w.Step == StepRecording {
 				return new(TwiML), nil
 			}
 			return apology(sayError), nil
@@ -307,7 +309,7 @@ func (s *Service) enqueue(ctx context.Context, tenantID uuid.UUID, call Call, qu
 		case e != nil && e.Code == "service_unavailable":
 			return apology(sayUnavailable), nil
 		case e != nil && e.Code == "queue_closed":
-			return new(TwiML).Say(e.Message).Hangup(), nil
+			return s.closedVoicemail(ctx, tenantID, call, queueID, e.Message)
 		case cic.ErrorKind(err) == cic.EINVALID || cic.ErrorKind(err) == cic.ENOTFOUND:
 			s.Logger.Warn("ivr leads to a queue that takes no calls", "tenant", tenantID, "queue", queueID, "err", err)
 			return apology(sayError), nil
@@ -317,7 +319,7 @@ func (s *Service) enqueue(ctx context.Context, tenantID uuid.UUID, call Call, qu
 	if path != "" {
 		s.Logger.Debug("caller queued from ivr", "tenant", tenantID, "contact", c.ID, "path", path)
 	}
-	return s.holdLoop(tenantID, c.ID, sayHold), nil
+	return s.queuedLoop(ctx, tenantID, call, c.ID, nil, sayHold)
 }
 
 // holdLoop keeps a queued caller waiting, asking /wait again now and then.
@@ -354,7 +356,9 @@ func (s *Service) wait(ctx context.Context, tenantID uuid.UUID, sid string, quer
 		return nil, err
 	}
 	switch c.State {
-	case contacts.StateNew, contacts.StateQueued, contacts.StateOffered:
+	case contacts.StateQueued:
+		return s.queuedLoop(ctx, tenantID, call, c.ID, query, sayStillHolding)
+	case contacts.StateNew, contacts.StateOffered:
 		return s.holdLoop(tenantID, c.ID, sayStillHolding), nil
 	case contacts.StateAccepted:
 		if c.AgentID == nil {
@@ -469,6 +473,9 @@ func (s *Service) callEnded(ctx context.Context, tenantID, contactID uuid.UUID, 
 	}
 	switch c.State {
 	case contacts.StateNew, contacts.StateQueued, contacts.StateOffered:
+		if vm, err := s.isVoicemail(ctx, tenantID, contactID); err != nil || vm {
+			return err // a voicemail waits for an agent (waiting.go)
+		}
 		return s.Contacts.Abandon(ctx, tenantID, contactID)
 	case contacts.StateAccepted, contacts.StateWrapUp, contacts.StateClosed:
 		return s.Contacts.AddEvent(ctx, tenantID, contactID, "hangup", nil, map[string]any{"by": "caller", "status": st})

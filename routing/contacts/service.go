@@ -179,7 +179,8 @@ func (s *Service) Open(ctx context.Context, tenantID uuid.UUID, in OpenInput) (C
 		if err != nil {
 			return fmt.Errorf("insert contact: %w", err)
 		}
-		// The priority and enqueue time the engine gets, for a rebuild.
+		// The priority and enqueue time the engine gets: for a rebuild,
+		// and for the line's order (position.go).
 		return addEvent(ctx, tx, tenantID, id, state, nil, &in.QueueID, map[string]any{"channel": in.Channel,
 			"priority": in.Priority, "enqueued_at": now})
 	})

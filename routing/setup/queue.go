@@ -49,6 +49,10 @@ type Queue struct {
 	// follows (nil: none); Calendar is it, loaded for OpenAt.
 	CalendarID *uuid.UUID `json:"calendar_id"`
 	Calendar   *Calendar  `json:"-"`
+
+	// AnnounceEvery: a waiting caller hears their position and expected
+	// wait this often, in seconds (0: never).
+	AnnounceEvery int `json:"announce_every_seconds"`
 }
 
 // QueueInput creates a queue or replaces its settings; fields left nil
@@ -71,10 +75,13 @@ type QueueInput struct {
 	ClosedMsg    *string         `json:"closed_message"`
 	CalendarID   *uuid.UUID      `json:"calendar_id"`
 	Clear        map[string]bool `json:"clear"` // e.g. {"business_hours": true} drops an optional setting
+
+	AnnounceEvery *int `json:"announce_every_seconds"`
 }
 
 func newQueueDefaults() Queue {
-	return Queue{Priority: 0, Strategy: "longest_idle", SLPercent: 80, SLSeconds: 20, OfferTimeout: 20, MaxMisses: 3, Skills: []Requirement{}}
+	return Queue{Priority: 0, Strategy: "longest_idle", SLPercent: 80, SLSeconds: 20, OfferTimeout: 20, MaxMisses: 3, Skills: []Requirement{},
+		AnnounceEvery: 60}
 }
 
 func bad(code, format string, args ...any) error {
@@ -131,6 +138,7 @@ func (in QueueInput) apply(q *Queue) error {
 		between(in.OfferTimeout, 5, 600, "invalid_offer_timeout", "offer_timeout_seconds"),
 		between(in.MaxMisses, 1, 100, "invalid_max_misses", "max_misses"),
 		between(in.MaxWait, 1, 86400, "invalid_max_wait", "max_wait_seconds"),
+		between(in.AnnounceEvery, 0, 3600, "invalid_announce_every", "announce_every_seconds"),
 	} {
 		if c != nil {
 			return c
@@ -146,6 +154,7 @@ func (in QueueInput) apply(q *Queue) error {
 	set(&q.SLSeconds, in.SLSeconds)
 	set(&q.OfferTimeout, in.OfferTimeout)
 	set(&q.MaxMisses, in.MaxMisses)
+	set(&q.AnnounceEvery, in.AnnounceEvery)
 	if in.RelaxAfter != nil {
 		q.RelaxAfter = in.RelaxAfter
 	}
@@ -215,13 +224,15 @@ var errQueueNotFound = cic.Codef(cic.ENOTFOUND, "not_found", "Queue not found.")
 
 const queueColumns = `id, name, channels, priority, strategy, sl_percent, sl_seconds, relax_after_seconds,
 	offer_timeout_seconds, max_misses, max_wait_seconds, overflow_queue_id, cost_centre, business_hours,
-	closed_message, created_at, updated_at`
+	closed_message, created_at, updated_at,
+	announce_every_seconds`
 
 func scanQueue(row pgx.Row) (Queue, error) {
 	var q Queue
 	var hours []byte
 	err := row.Scan(&q.ID, &q.Name, &q.Channels, &q.Priority, &q.Strategy, &q.SLPercent, &q.SLSeconds, &q.RelaxAfter,
-		&q.OfferTimeout, &q.MaxMisses, &q.MaxWait, &q.OverflowID, &q.CostCentre, &hours, &q.ClosedMsg, &q.CreatedAt, &q.UpdatedAt)
+		&q.OfferTimeout, &q.MaxMisses, &q.MaxWait, &q.OverflowID, &q.CostCentre, &hours, &q.ClosedMsg, &q.CreatedAt, &q.UpdatedAt,
+		&q.AnnounceEvery)
 	if err != nil {
 		return q, err
 	}
@@ -273,16 +284,20 @@ func saveQueue(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, q Queue, inse
 	}
 	sql := `UPDATE queues SET name = $3, channels = $4, priority = $5, strategy = $6, sl_percent = $7, sl_seconds = $8,
 			relax_after_seconds = $9, offer_timeout_seconds = $10, max_misses = $11, max_wait_seconds = $12,
-			overflow_queue_id = $13, cost_centre = $14, business_hours = $15, closed_message = $16, updated_at = now()
+			overflow_queue_id = $13, cost_centre = $14, business_hours = $15, closed_message = $16, updated_at = now(),
+			announce_every_seconds = $17
 		WHERE tenant_id = $1 AND id = $2 RETURNING ` + queueColumns
 	if insert {
 		sql = `INSERT INTO queues (tenant_id, id, name, channels, priority, strategy, sl_percent, sl_seconds,
 			relax_after_seconds, offer_timeout_seconds, max_misses, max_wait_seconds, overflow_queue_id, cost_centre,
-			business_hours, closed_message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			business_hours, closed_message,
+			announce_every_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+			$17)
 			RETURNING ` + queueColumns
 	}
 	saved, err := scanQueue(tx.QueryRow(ctx, sql, tenantID, q.ID, q.Name, q.Channels, q.Priority, q.Strategy, q.SLPercent,
-		q.SLSeconds, q.RelaxAfter, q.OfferTimeout, q.MaxMisses, q.MaxWait, q.OverflowID, q.CostCentre, hours, q.ClosedMsg))
+		q.SLSeconds, q.RelaxAfter, q.OfferTimeout, q.MaxMisses, q.MaxWait, q.OverflowID, q.CostCentre, hours, q.ClosedMsg,
+		q.AnnounceEvery))
 	switch code, c := pgCode(err); {
 	case code == "23505" && c == "queues_name":
 		return Queue{}, cic.Codef(cic.ECONFLICT, "queue_exists", "A queue named %q already exists.", q.Name)

@@ -13,6 +13,14 @@
  * reconnect, and keeps what the visitor wrote queued (also across page
  * loads) until the server acknowledged it, resending with the same client
  * id, which the server stores once.
+ *
+ * Language: data-lang="de" or "en"; without it, the host page's <html
+ * lang>, then the browser's. While the chat waits, the server sends the
+ * visitor's place in line ({"type":"position"}), shown as "You are number
+ * 3 — about 2 minutes". Outside the queue's business hours, or once the
+ * visitor waited past its maximum wait, the widget offers a message form
+ * (name, e-mail, message) posted to /chat/v1/message: it is answered by
+ * e-mail.
  */
 (function () {
   'use strict';
@@ -31,6 +39,46 @@
   var base = new URL(script.src, location.href).origin;
   var wsBase = base.replace(/^http/, 'ws');
   var storeKey = 'cic-chat:' + key;
+
+  var lang = (script.getAttribute('data-lang') || document.documentElement.lang || navigator.language || 'en').toLowerCase();
+  var STRINGS = {
+    en: {
+      button: 'Chat with us', title: 'Chat', end: 'End chat', minimise: 'Minimise', placeholder: 'Write a message\u2026',
+      message: 'Message', send: 'Send', typing: 'Agent is typing\u2026',
+      joined: 'An agent has joined the conversation.', ended: 'The conversation has ended.',
+      youEnded: 'You ended the conversation.', unavailable: 'Chat is not available at the moment.',
+      unreachable: 'Chat is not reachable at the moment; please try again.', reconnecting: 'Reconnecting\u2026',
+      position: function (n, w) { return 'You are number ' + n + ' \u2014 ' + w; },
+      lessMinute: 'less than a minute', minutes: function (m) { return 'about ' + m + (m === 1 ? ' minute' : ' minutes'); },
+      formTitle: 'Leave us a message',
+      closed: 'We are closed at the moment. Leave a message and we will answer by e-mail.',
+      tooLong: 'Waiting too long? Leave a message and we will answer by e-mail.',
+      name: 'Name', email: 'E-mail', text: 'Message', sendMessage: 'Send message',
+      thanks: 'Thank you! We have your message and will answer by e-mail.',
+      failed: 'Your message could not be sent; please try again.'
+    },
+    de: {
+      button: 'Chatten Sie mit uns', title: 'Chat', end: 'Chat beenden', minimise: 'Minimieren', placeholder: 'Nachricht schreiben\u2026',
+      message: 'Nachricht', send: 'Senden', typing: 'Ein Mitarbeiter schreibt\u2026',
+      joined: 'Ein Mitarbeiter ist dem Gespräch beigetreten.', ended: 'Das Gespräch ist beendet.',
+      youEnded: 'Sie haben das Gespräch beendet.', unavailable: 'Der Chat ist im Moment nicht verfügbar.',
+      unreachable: 'Der Chat ist im Moment nicht erreichbar; bitte versuchen Sie es erneut.', reconnecting: 'Verbindung wird wiederhergestellt\u2026',
+      position: function (n, w) { return 'Sie sind Nummer ' + n + ' \u2014 ' + w; },
+      lessMinute: 'weniger als eine Minute', minutes: function (m) { return 'etwa ' + m + (m === 1 ? ' Minute' : ' Minuten'); },
+      formTitle: 'Hinterlassen Sie uns eine Nachricht',
+      closed: 'Wir sind gerade nicht erreichbar. Hinterlassen Sie eine Nachricht, wir antworten per E-Mail.',
+      tooLong: 'Zu lange Wartezeit? Hinterlassen Sie eine Nachricht, wir antworten per E-Mail.',
+      name: 'Name', email: 'E-Mail', text: 'Nachricht', sendMessage: 'Nachricht senden',
+      thanks: 'Vielen Dank! Wir haben Ihre Nachricht erhalten und antworten per E-Mail.',
+      failed: 'Ihre Nachricht konnte nicht gesendet werden; bitte versuchen Sie es erneut.'
+    }
+  };
+  var T = STRINGS[lang.slice(0, 2)] || STRINGS.en;
+  // waitText says a wait in whole minutes, rounded up.
+  function waitText(sec) {
+    if (sec < 60) { return T.lessMinute; }
+    return T.minutes(Math.ceil(sec / 60));
+  }
 
   function load(k) {
     try { return JSON.parse(localStorage.getItem(k) || 'null'); } catch (e) { return null; }
@@ -63,26 +111,43 @@
   var css = el('link', { rel: 'stylesheet', href: base + '/widget.css' });
   document.head.appendChild(css);
 
-  var button = el('button', { type: 'button', id: 'cic-chat-button', class: 'cic-chat-button', 'aria-expanded': 'false' }, 'Chat with us');
-  var panel = el('section', { id: 'cic-chat-panel', class: 'cic-chat-panel', 'aria-label': 'Chat' });
+  var button = el('button', { type: 'button', id: 'cic-chat-button', class: 'cic-chat-button', 'aria-expanded': 'false' }, T.button);
+  var panel = el('section', { id: 'cic-chat-panel', class: 'cic-chat-panel', 'aria-label': T.title, lang: lang.slice(0, 2) === 'de' ? 'de' : 'en' });
   panel.hidden = true;
   var header = el('header', { class: 'cic-chat-header' });
-  header.appendChild(el('span', { class: 'cic-chat-title' }, 'Chat'));
-  var endBtn = el('button', { type: 'button', id: 'cic-chat-end', class: 'cic-chat-end' }, 'End chat');
-  var closeBtn = el('button', { type: 'button', id: 'cic-chat-close', class: 'cic-chat-close', 'aria-label': 'Minimise' }, '\u2013');
+  header.appendChild(el('span', { class: 'cic-chat-title' }, T.title));
+  var endBtn = el('button', { type: 'button', id: 'cic-chat-end', class: 'cic-chat-end' }, T.end);
+  var closeBtn = el('button', { type: 'button', id: 'cic-chat-close', class: 'cic-chat-close', 'aria-label': T.minimise }, '\u2013');
   header.appendChild(endBtn);
   header.appendChild(closeBtn);
   var list = el('ol', { id: 'cic-chat-messages', class: 'cic-chat-messages', 'aria-live': 'polite' });
-  var typing = el('p', { id: 'cic-chat-typing', class: 'cic-chat-typing' }, 'Agent is typing\u2026');
+  var typing = el('p', { id: 'cic-chat-typing', class: 'cic-chat-typing' }, T.typing);
   typing.hidden = true;
   var notice = el('p', { id: 'cic-chat-notice', class: 'cic-chat-notice', role: 'status' });
   notice.hidden = true;
   var form = el('form', { id: 'cic-chat-form', class: 'cic-chat-form' });
-  var input = el('textarea', { id: 'cic-chat-input', class: 'cic-chat-input', rows: '2', maxlength: '4000', placeholder: 'Write a message\u2026', 'aria-label': 'Message' });
-  var send = el('button', { type: 'submit', id: 'cic-chat-send', class: 'cic-chat-send' }, 'Send');
+  var input = el('textarea', { id: 'cic-chat-input', class: 'cic-chat-input', rows: '2', maxlength: '4000', placeholder: T.placeholder, 'aria-label': T.message });
+  var send = el('button', { type: 'submit', id: 'cic-chat-send', class: 'cic-chat-send' }, T.send);
   form.appendChild(input);
   form.appendChild(send);
-  [header, list, typing, notice, form].forEach(function (n) { panel.appendChild(n); });
+  // The visitor's place in line while the chat waits.
+  var place = el('p', { id: 'cic-chat-position', class: 'cic-chat-position', role: 'status', 'aria-live': 'polite' });
+  place.hidden = true;
+  // The message form, offered when nobody can chat now.
+  var msgForm = el('form', { id: 'cic-msg-form', class: 'cic-msg-form' });
+  msgForm.hidden = true;
+  var msgTitle = el('p', { id: 'cic-msg-title', class: 'cic-msg-title' }, T.formTitle);
+  var msgNote = el('p', { id: 'cic-msg-note', class: 'cic-msg-note' });
+  var msgName = el('input', { id: 'cic-msg-name', class: 'cic-msg-input', type: 'text', maxlength: '200', autocomplete: 'name', 'aria-label': T.name, placeholder: T.name });
+  var msgEmail = el('input', { id: 'cic-msg-email', class: 'cic-msg-input', type: 'email', maxlength: '200', required: 'required', autocomplete: 'email', 'aria-label': T.email, placeholder: T.email });
+  var msgText = el('textarea', { id: 'cic-msg-text', class: 'cic-msg-input', rows: '3', maxlength: '4000', required: 'required', 'aria-label': T.text, placeholder: T.text });
+  var msgError = el('p', { id: 'cic-msg-error', class: 'cic-msg-error', role: 'alert' });
+  msgError.hidden = true;
+  var msgSend = el('button', { type: 'submit', id: 'cic-msg-send', class: 'cic-chat-send' }, T.sendMessage);
+  [msgTitle, msgNote, msgName, msgEmail, msgText, msgError, msgSend].forEach(function (n) { msgForm.appendChild(n); });
+  if (knownName) { msgName.value = knownName; }
+  if (knownEmail) { msgEmail.value = knownEmail; }
+  [header, list, typing, place, notice, msgForm, form].forEach(function (n) { panel.appendChild(n); });
 
   function mount() {
     document.body.appendChild(button);
@@ -149,7 +214,11 @@
       try { f = JSON.parse(e.data); } catch (err) { return; }
       switch (f.type) {
         case 'hello':
-          if (f.ended) { finish('This conversation has ended.'); }
+          if (f.ended) { finish(T.ended); break; }
+          if (f.position) { showPlace(f.position); }
+          break;
+        case 'position':
+          showPlace(f);
           break;
         case 'message':
           showMessage(f.message);
@@ -166,11 +235,11 @@
           typingTimer = setTimeout(function () { typing.hidden = true; }, 4000);
           break;
         case 'state':
-          if (f.state === 'accepted') { system('An agent has joined the conversation.'); }
-          if (f.state === 'closed') { finish('The conversation has ended.'); survey(); }
+          if (f.state === 'accepted') { place.hidden = true; system(T.joined); }
+          if (f.state === 'closed') { finish(T.ended); survey(); }
           break;
         case 'ended':
-          finish('The conversation has ended.');
+          finish(T.ended);
           break;
         case 'error':
           if (f.error && f.error.code === 'chat_ended') { finish(f.error.message); break; }
@@ -190,7 +259,7 @@
       if (ended) { return; }
       // Back off: 0.5 s, 1 s, 2 s ... up to 30 s, with jitter.
       var wait = Math.min(30000, 500 * Math.pow(2, attempt++)) * (0.5 + Math.random() / 2);
-      if (attempt > 2) { showNotice('Reconnecting\u2026'); }
+      if (attempt > 2) { showNotice(T.reconnecting); }
       clearTimeout(retryTimer);
       retryTimer = setTimeout(connect, wait);
     };
@@ -225,10 +294,67 @@
     panel.appendChild(box);
   }
 
+  // showPlace shows where the waiting visitor stands, and the message
+  // form when the server says nobody can chat now.
+  function showPlace(f) {
+    if (ended) { return; }
+    if (f.queue_position) {
+      place.textContent = T.position(f.queue_position, waitText(f.estimated_wait_seconds || 0));
+      place.setAttribute('data-position', String(f.queue_position));
+      place.hidden = false;
+    } else {
+      place.hidden = true;
+    }
+    if (f.leave_message) { offerMessage(f.open ? T.tooLong : T.closed, ''); }
+  }
+
+  // offerMessage shows the message form with why, prefilled with what
+  // the visitor already wrote.
+  function offerMessage(why, text) {
+    msgNote.textContent = why;
+    if (text && !msgText.value) { msgText.value = text; }
+    if (msgForm.hidden) {
+      msgForm.hidden = false;
+      if (!state || !state.token) { form.hidden = true; }
+    }
+  }
+
+  msgForm.addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (!msgEmail.value.trim() || !msgText.value.trim()) { return; }
+    msgSend.disabled = true;
+    msgError.hidden = true;
+    var body = { name: msgName.value, email: msgEmail.value, message: msgText.value, client_id: msgForm.getAttribute('data-client-id') || newId().replace(/[^A-Za-z0-9]/g, '') };
+    msgForm.setAttribute('data-client-id', body.client_id);
+    if (state && state.token && !ended) { body.token = state.token; }
+    fetch(base + '/chat/v1/message?key=' + encodeURIComponent(key), {
+      method: 'POST', mode: 'cors', credentials: 'omit',
+      headers: { 'Content-Type': 'text/plain' }, body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (b) { return { ok: r.ok, body: b }; });
+    }).then(function (res) {
+      msgSend.disabled = false;
+      if (!res.ok) {
+        msgError.textContent = (res.body && res.body.error && res.body.error.message) || T.failed;
+        msgError.hidden = false;
+        return;
+      }
+      msgForm.hidden = true;
+      form.hidden = true;
+      place.hidden = true;
+      if (body.token) { finish(T.thanks); } else { showNotice(T.thanks); }
+    }, function () {
+      msgSend.disabled = false;
+      msgError.textContent = T.failed;
+      msgError.hidden = false;
+    });
+  });
+
   function finish(text) {
     if (state && state.token) { surveyToken = state.token; }
     ended = true;
     typing.hidden = true;
+    place.hidden = true;
     showNotice(text);
     input.disabled = true;
     send.disabled = true;
@@ -247,8 +373,9 @@
     }).then(function (res) {
       send.disabled = false;
       if (!res.ok) {
-        var msg = (res.body && res.body.error && res.body.error.message) || 'Chat is not available at the moment.';
-        showNotice(msg);
+        var err = (res.body && res.body.error) || {};
+        showNotice(err.message || T.unavailable);
+        if (err.code === 'queue_closed') { offerMessage(T.closed, first); }
         return false;
       }
       state = { token: res.body.token, contactId: res.body.contact_id, lastSeq: 0, pending: [], greeting: res.body.greeting };
@@ -258,7 +385,7 @@
       return true;
     }, function () {
       send.disabled = false;
-      showNotice('Chat is not reachable at the moment; please try again.');
+      showNotice(T.unreachable);
       return false;
     });
   }
@@ -313,7 +440,7 @@
     } else if (navigator.sendBeacon) {
       navigator.sendBeacon(base + '/chat/v1/leave', new Blob([JSON.stringify({ token: state.token })], { type: 'text/plain' }));
     }
-    finish('You ended the conversation.');
+    finish(T.youEnded);
   });
 
   // A conversation from an earlier page load resumes where it was.
