@@ -198,6 +198,9 @@ func decodeEvent(item any) (Event, error) {
 		ev.Contact, ev.Agent, ev.Queue = str(f[1]), str(f[2]), str(f[3])
 	case SetAway:
 		ev.Agent = str(f[1])
+		if len(f) >= 4 {
+			ev.Reason, ev.Misses = Reason(str(f[2])), int(num(f[3]))
+		}
 	default:
 		return Event{}, fmt.Errorf("unknown event %v", f)
 	}
@@ -239,7 +242,7 @@ func (e *Engine) ConfigureQueue(ctx context.Context, tenant uuid.UUID, q Queue, 
 	}
 	_, ch, err := e.run(ctx, "configure_queue", "configure queue", tenant, now, q.ID, strings.Join(chans, ","),
 		encodeLevels(q.Skills), q.Priority, q.RelaxAfter.Milliseconds(), string(q.Strategy),
-		q.OfferTimeout.Milliseconds(), q.MaxMisses)
+		q.OfferTimeout.Milliseconds(), q.MaxMisses, q.ReofferAfter.Milliseconds())
 	return ch, err
 }
 

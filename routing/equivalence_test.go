@@ -113,6 +113,7 @@ func (h *history) randQueue(id string) Queue {
 	if h.rng.IntN(2) == 0 {
 		q.RelaxAfter = time.Duration(5+h.rng.IntN(26)) * time.Second
 	}
+	q.ReofferAfter = time.Duration([]int{0, 0, 1, 3, 10, 30}[h.rng.IntN(6)]) * time.Second
 	return q
 }
 

@@ -21,6 +21,11 @@ type model struct {
 	contacts map[string]*mContact
 	accepted map[string]bool
 	events   []Event
+	// neverReoffer is the rule before issue 16: the agent that missed a
+	// contact is never offered it again (no block end), which strands a
+	// contact whose only eligible agent missed it. Only the liveness test
+	// sets it, to show that its checker catches that.
+	neverReoffer bool
 }
 
 type mQueue struct {
@@ -37,6 +42,7 @@ type mAgent struct {
 	status   Status
 	idle     int64
 	misses   int
+	why      Reason
 }
 
 type mContact struct {
@@ -49,6 +55,7 @@ type mContact struct {
 	agent    string
 	exp      int64
 	excluded string
+	xu       int64 // when the block of excluded ends (0: never, neverReoffer)
 	relaxAt  int64
 	relaxed  bool
 }
@@ -251,16 +258,25 @@ func (m *model) unavailable(a *mAgent, st Status) []*mContact {
 	return out
 }
 
+// exclude blocks agent id from the contact for its queue's ReofferAfter.
+func (m *model) exclude(c *mContact, id string) {
+	c.excluded, c.xu = id, 0
+	if !m.neverReoffer {
+		c.xu = m.now + m.queues[c.queue].ReofferAfter.Milliseconds()
+	}
+}
+
 func (m *model) miss(c *mContact, reason Reason) {
 	a := m.release(c)
-	c.excluded = a.id
+	m.exclude(c, a.id)
 	m.putWaiting(c)
 	m.ev(Event{Kind: Requeued, Contact: c.id, Agent: a.id, Queue: c.queue, Reason: reason})
 	a.misses++
 	var others []*mContact
 	if q := m.queues[c.queue]; q.MaxMisses > 0 && a.misses >= q.MaxMisses && a.status == Available {
-		m.ev(Event{Kind: SetAway, Agent: a.id})
+		m.ev(Event{Kind: SetAway, Agent: a.id, Reason: MissedOffers, Misses: a.misses})
 		others = m.unavailable(a, Away)
+		a.why = MissedOffers
 	}
 	m.route(c)
 	for _, o := range others {
@@ -283,17 +299,34 @@ func (m *model) advance() {
 	for _, c := range due {
 		m.route(c)
 	}
+	// Then what falls due, in the order of the engine's res zset: time,
+	// then member (the contact id for an expiry, x|id for a block's end).
 	for {
 		var next *mContact
+		var at int64
+		var member string
 		for _, c := range m.contacts {
-			if c.state == Reserved && c.exp <= m.now && (next == nil || c.exp < next.exp || (c.exp == next.exp && c.id < next.id)) {
-				next = c
+			consider := func(t int64, mem string) {
+				if t <= m.now && (next == nil || t < at || (t == at && mem < member)) {
+					next, at, member = c, t, mem
+				}
+			}
+			if c.state == Reserved {
+				consider(c.exp, c.id)
+			}
+			if c.excluded != "" && c.xu > 0 {
+				consider(c.xu, "x|"+c.id)
 			}
 		}
 		if next == nil {
 			return
 		}
-		m.miss(next, TimedOut)
+		if member == next.id {
+			m.miss(next, TimedOut)
+		} else {
+			next.excluded, next.xu = "", 0
+			m.route(next)
+		}
 	}
 }
 
@@ -368,6 +401,10 @@ func (m *model) SetStatus(id string, st Status, now time.Time) (Changes, error) 
 	case a == nil:
 		return m.changes(), refusal("unknown_agent")
 	case st == a.status:
+		return m.changes(), nil
+	}
+	a.why = ""
+	switch {
 	case st == Available:
 		a.status, a.misses, a.idle = st, 0, m.now
 		m.pull(a)
@@ -483,9 +520,11 @@ func (m *model) Transfer(id string, to Target, now time.Time) (Changes, error) {
 		if c.state != Waiting {
 			from = c.agent
 			m.release(c)
-			c.excluded = from
 		}
 		c.queue = to.Queue
+		if from != "" {
+			m.exclude(c, from)
+		}
 		m.putWaiting(c)
 		m.ev(Event{Kind: Transferred, Contact: id, Agent: from, Queue: to.Queue})
 		m.route(c)
@@ -541,13 +580,16 @@ func (m *model) Snapshot() Snapshot {
 		}
 		slices.Sort(held)
 		s.Agents = append(s.Agents, AgentState{ID: a.id, Status: a.status, IdleSince: time.UnixMilli(a.idle),
-			Misses: a.misses, Capacity: maps(a.capacity), Load: load, Holding: held})
+			Misses: a.misses, Capacity: maps(a.capacity), Load: load, Holding: held, AwayReason: a.why})
 	}
 	for _, c := range m.contacts {
 		cs := ContactState{ID: c.id, Queue: c.queue, Channel: c.channel, Status: c.state, Agent: c.agent,
 			Priority: c.priority, EnqueuedAt: time.UnixMilli(c.enq), Relaxed: c.relaxed, Excluded: c.excluded}
 		if c.state == Reserved {
 			cs.ExpiresAt = time.UnixMilli(c.exp)
+		}
+		if c.excluded != "" {
+			cs.ExcludedUntil = time.UnixMilli(c.xu)
 		}
 		s.Contacts = append(s.Contacts, cs)
 	}

@@ -25,9 +25,15 @@
 //   - A contact gets the agent its queue's strategy ranks first among the
 //     eligible ones (see Strategy); an agent with room gets the best
 //     waiting contact it is eligible for, across queues and channels.
-//   - Never to the agent that missed the contact last (rejected or let the
-//     offer time out), nor, after a transfer to a queue, to the agent that
-//     held it.
+//   - Re-offer: after a reject or a lapsed offer the contact goes to
+//     another eligible agent first; the agent that missed it (or, after a
+//     transfer to a queue, the agent that held it) is blocked from it for
+//     the queue's ReofferAfter, and once the block ends (at the first call
+//     from then on: Tick every second) the contact is routed again, to
+//     that agent too. So a contact whose only eligible agent missed it is
+//     offered to it again, never stranded (liveness_test.go checks it).
+//   - An agent that misses MaxMisses offers in a row is set away (a
+//     SetAway event with Reason MissedOffers and the count).
 //   - Idle-since is the last time the agent became available, was offered a
 //     contact, or its load went back to zero.
 package routing
@@ -106,7 +112,13 @@ type Queue struct {
 	// MaxMisses sets an agent away after this many rejects or timeouts in
 	// a row (an accept resets the count); 0 never does.
 	MaxMisses int
+	// ReofferAfter is how long the agent that missed a contact is not
+	// offered it again (0: from the next call on); others go first.
+	ReofferAfter time.Duration
 }
+
+// MaxReofferAfter bounds Queue.ReofferAfter.
+const MaxReofferAfter = time.Hour
 
 // Agent is an agent's routing profile.
 type Agent struct {
@@ -232,6 +244,9 @@ func (q Queue) normalize() (Queue, error) {
 	}
 	if q.MaxMisses < 0 || q.MaxMisses > 1000 {
 		return q, invalid("invalid_max_misses", "max_misses must be between 0 and 1000.")
+	}
+	if q.ReofferAfter < 0 || q.ReofferAfter > MaxReofferAfter {
+		return q, invalid("invalid_reoffer_after", "reoffer_after must be between 0 and an hour.")
 	}
 	return q, nil
 }

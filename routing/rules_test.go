@@ -286,3 +286,107 @@ func TestAccept_OnlyTheReservedAgentBeforeTimeout(t *testing.T) {
 		t.Errorf("changes with the refusal: %v, want c1→a2", got)
 	}
 }
+
+// TestReoffer_SameAgentAfterTheBlock: a contact whose only eligible agent
+// rejected it, or let it time out, is offered to that agent again once
+// the queue's re-offer time has passed since the miss (by the tick), not
+// before; with a second agent available, the second gets it first.
+func TestReoffer_SameAgentAfterTheBlock(t *testing.T) {
+	for _, how := range []string{"reject", "timeout"} {
+		t.Run(how, func(t *testing.T) {
+			f := newFixture(t)
+			f.queue(Queue{ID: "q", Channels: []Channel{Chat}, OfferTimeout: 5 * time.Second, ReofferAfter: 10 * time.Second})
+			f.agent("a1", nil, map[Channel]int{Chat: 1})
+			f.enqueue(Contact{ID: "c1", Queue: "q", Channel: Chat}) // → a1
+			missed := time.Duration(0)
+			if how == "reject" {
+				if got := offeredTo(f.must(f.e.Reject(f.ctx, f.tenant, "c1", "a1", f.now))); len(got) != 0 {
+					t.Fatalf("offers after the reject %v, want none (a1 is blocked)", got)
+				}
+			} else {
+				missed = 5 * time.Second
+				ch := f.must(f.e.Tick(f.ctx, f.tenant, f.at(missed).now))
+				if len(ch.Requeued()) != 1 || ch.Requeued()[0].Reason != TimedOut || len(ch.Offers()) != 0 {
+					t.Fatalf("at the timeout: %+v, want c1 requeued and not offered", ch.Events)
+				}
+			}
+			if c := f.contact("c1"); c.Excluded != "a1" || !c.ExcludedUntil.Equal(f.now.Add(10*time.Second)) {
+				t.Fatalf("c1 excluded %q until %v, want a1 until +10s", c.Excluded, c.ExcludedUntil)
+			}
+			if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(missed+9999*time.Millisecond).now))); len(got) != 0 {
+				t.Fatalf("offered %v before the block ended", got)
+			}
+			got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(missed+10*time.Second).now)))
+			if !slices.Equal(got, []string{"c1→a1"}) {
+				t.Fatalf("offers when the block ended: %v, want c1→a1", got)
+			}
+			if c := f.contact("c1"); c.Excluded != "" {
+				t.Errorf("c1 still excludes %q", c.Excluded)
+			}
+		})
+	}
+	t.Run("another agent first", func(t *testing.T) {
+		f := newFixture(t)
+		f.queue(Queue{ID: "q", Channels: []Channel{Chat}, ReofferAfter: 10 * time.Second})
+		f.agent("a1", nil, map[Channel]int{Chat: 1})
+		f.at(time.Second).agent("a2", nil, map[Channel]int{Chat: 1})
+		f.at(2 * time.Second).enqueue(Contact{ID: "c1", Queue: "q", Channel: Chat}) // → a1, the longest idle
+		if got := offeredTo(f.must(f.e.Reject(f.ctx, f.tenant, "c1", "a1", f.now))); !slices.Equal(got, []string{"c1→a2"}) {
+			t.Fatalf("offers after the reject %v, want c1→a2", got)
+		}
+		// a2 misses too: a1's block was replaced by a2's, so a1 gets it now.
+		if got := offeredTo(f.must(f.e.Reject(f.ctx, f.tenant, "c1", "a2", f.at(3*time.Second).now))); !slices.Equal(got, []string{"c1→a1"}) {
+			t.Fatalf("offers after the second reject %v, want c1→a1", got)
+		}
+	})
+	t.Run("zero: at the next call", func(t *testing.T) {
+		f := newFixture(t)
+		f.queue(Queue{ID: "q", Channels: []Channel{Chat}})
+		f.agent("a1", nil, map[Channel]int{Chat: 1})
+		f.enqueue(Contact{ID: "c1", Queue: "q", Channel: Chat})
+		if got := offeredTo(f.must(f.e.Reject(f.ctx, f.tenant, "c1", "a1", f.now))); len(got) != 0 {
+			t.Fatalf("offers in the reject's own call %v, want none", got)
+		}
+		if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.now))); !slices.Equal(got, []string{"c1→a1"}) {
+			t.Fatalf("offers at the next call %v, want c1→a1", got)
+		}
+	})
+}
+
+// TestMaxMisses_SaysWhy: the away event names the rule and the count,
+// and the agent's state keeps the reason until its status changes.
+func TestMaxMisses_SaysWhy(t *testing.T) {
+	f := newFixture(t)
+	f.queue(Queue{ID: "q", Channels: []Channel{Chat}, MaxMisses: 2})
+	f.agent("a1", nil, map[Channel]int{Chat: 1})
+	f.enqueue(Contact{ID: "c1", Queue: "q", Channel: Chat})
+	f.must(f.e.Reject(f.ctx, f.tenant, "c1", "a1", f.now))
+	ch := f.must(f.e.Tick(f.ctx, f.tenant, f.now)) // block of 0 s: offered again
+	if got := offeredTo(ch); !slices.Equal(got, []string{"c1→a1"}) {
+		t.Fatalf("re-offer %v", got)
+	}
+	ch = f.must(f.e.Reject(f.ctx, f.tenant, "c1", "a1", f.now))
+	var away []Event
+	for _, e := range ch.Events {
+		if e.Kind == SetAway {
+			away = append(away, e)
+		}
+	}
+	if len(away) != 1 || away[0].Agent != "a1" || away[0].Reason != MissedOffers || away[0].Misses != 2 {
+		t.Fatalf("away events %+v, want a1 missed_offers 2", away)
+	}
+	agentState := func() AgentState {
+		s, err := f.e.Snapshot(f.ctx, f.tenant)
+		if err != nil || len(s.Agents) != 1 {
+			t.Fatalf("snapshot %+v, %v", s, err)
+		}
+		return s.Agents[0]
+	}
+	if a := agentState(); a.Status != Away || a.AwayReason != MissedOffers || a.Misses != 2 {
+		t.Fatalf("agent %+v, want away for missed offers", a)
+	}
+	f.status("a1", Available)
+	if a := agentState(); a.AwayReason != "" || a.Misses != 0 {
+		t.Errorf("after becoming available: %+v", a)
+	}
+}

@@ -1,6 +1,6 @@
 -- Create or change a queue. ARGV[3..]: id, channels ("chat,email"),
 -- required skills ("skill=min,..."), priority, relax_after ms (0 never),
--- strategy, offer timeout ms, max misses (0 never).
+-- strategy, offer timeout ms, max misses (0 never), re-offer block ms.
 -- Every agent's membership in the queue is recomputed and its waiting
 -- contacts are refiled (priority and relax time may have changed) and
 -- routed best first, since new requirements may match idle agents.
@@ -14,7 +14,7 @@ register('configure_queue', function()
   -- older version (no ichans) keeps every channel indexed.
   local prev = queue(id)
   local f = {'chans', ARGV[4], 'skills', ARGV[5], 'prio', ARGV[6], 'relax', ARGV[7], 'strat', ARGV[8],
-    'offer', ARGV[9], 'maxm', ARGV[10]}
+    'offer', ARGV[9], 'maxm', ARGV[10], 'reo', ARGV[11]}
   if not prev or prev.ichans then
     local set = {}
     for ch in string.gmatch((prev and prev.ichans or '') .. ',' .. ARGV[4], '[^,]+') do set[ch] = true end

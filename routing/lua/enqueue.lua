@@ -13,7 +13,7 @@ register('enqueue', function()
   end
   local enq = tonumber(ARGV[7])
   local c = {id = id, q = ARGV[4], ch = ARGV[5], p = tonumber(ARGV[6]), enq = enq,
-    m = string.format('%015d|%s', enq, id), x = '', st = '', ag = '', exp = 0, rlx = 0, rx = 0}
+    m = string.format('%015d|%s', enq, id), x = '', xu = 0, st = '', ag = '', exp = 0, rlx = 0, rx = 0}
   CC[id] = c
   -- The common case, an agent free at once, skips filing the contact only
   -- to take it out again: same outcome as put_waiting then route.

@@ -16,21 +16,24 @@
 -- gives the same state (the Go reference model relies on that).
 --
 -- Keys under P:
---   q:<queue>        hash: chans, skills, prio, relax, strat, offer, maxm, rr,
+--   q:<queue>        hash: chans, skills, prio, relax, strat, offer, maxm, rr, reo
+--                    (re-offer block ms),
 --                    ichans (the channels the queue serves or ever served:
 --                    those it has agent indexes for)
 --   queues           set of queue ids
---   a:<agent>        hash: st, idle, miss, skills, mem (the queues it qualifies
+--   a:<agent>        hash: st, idle, miss, why ('missed_offers' when the miss
+--                    rule set it away), skills, mem (the queues it qualifies
 --                    for), c:<ch> capacity, l:<ch> load, h:<contact> 'o'
 --                    (offered) | 'a' (assigned): the contacts it holds
 --   agents           set of agent ids
---   ax:<agent>       set of contacts this agent missed last (never re-offered to it)
+--   ax:<agent>       set of contacts this agent missed last, not offered to it
+--                    again until the contact's xu (the re-offer block)
 --   i:<queue>:<ch>   zset of agents that qualify for the queue and can take
 --                    one more <ch> contact now, for <ch> in the queue's
 --                    ichans; score per the queue's strategy
 --   pool:<ch>        zset of agents that can take one more <ch> contact now,
 --                    skills ignored (relaxed contacts), score idle-since
---   c:<contact>      hash: q, ch, p, enq, m, st (w|o|a), ag, exp, x, rlx, rx
+--   c:<contact>      hash: q, ch, p, enq, m, st (w|o|a), ag, exp, x, xu, rlx, rx
 --   contacts         set of live contact ids
 --   w:<queue>:<ch>   zset of waiting contacts within their skill requirements
 --   r:<queue>:<ch>   zset of waiting contacts whose requirements relaxed
@@ -39,8 +42,9 @@
 --                    so a pull skips empty channels and the relaxed scan
 --   res              zset (KEYS[1]) of what falls due: contact -> reservation
 --                    expiry, and r|contact -> time the requirements of a
---                    strict waiting contact relax; one read tells a call
---                    that nothing is due
+--                    strict waiting contact relax, and x|contact -> time the
+--                    re-offer block of its excluded agent ends; one read
+--                    tells a call that nothing is due
 --   acc:<contact>    first-accept marker, kept ACC_TTL after the first accept
 local KEYS, ARGV, P, NOW, RES
 local CHANNELS = {'chat', 'email', 'call', 'sms', 'social', 'fax'}
@@ -54,7 +58,7 @@ local ACC_TTL = 7 * 86400000
 -- the nw counters) and the hash write buffer (key -> {field -> value}, in
 -- order of first write), flushed once at the end of the call.
 local EV, QC, QL, AC, CC, NWC, WB, WK
-local RLX = 'r|'
+local RLX, XU = 'r|', 'x|'
 -- Kept across calls, as pure functions of strings (so never stale): per
 -- tenant prefix, parsed memberships with their index keys, and pool keys.
 -- Building strings and tables is what costs most in Redis' Lua, more than
@@ -145,12 +149,13 @@ local function queue(id)
   local q = QC[id]
   if q == nil then
     local f = redis.call('HMGET', P .. 'q:' .. id, 'chans', 'skills', 'prio', 'relax', 'strat', 'offer', 'maxm', 'rr',
-      'ichans')
+      'ichans', 'reo')
     if not f[5] then
       q = false
     else
       q = {id = id, chans = {}, skills = kv(f[2]), prio = tonumber(f[3]), relax = tonumber(f[4]),
-        strat = f[5], offer = tonumber(f[6]), maxm = tonumber(f[7]), rr = f[8] or '', ichans = f[9]}
+        strat = f[5], offer = tonumber(f[6]), maxm = tonumber(f[7]), rr = f[8] or '', ichans = f[9],
+        reo = tonumber(f[10]) or 0}
       for ch in string.gmatch(f[1], '[^,]+') do q.chans[ch] = true end
     end
     QC[id] = q
@@ -270,7 +275,7 @@ local function agent(id)
     if #h == 0 then
       x = false
     else
-      x = {id = id, cap = {}, ld = {}, mem = {}, held = {}, idle = 0, miss = 0}
+      x = {id = id, cap = {}, ld = {}, mem = {}, held = {}, idle = 0, miss = 0, why = ''}
       for i = 1, #h, 2 do
         local k, v = h[i], h[i + 1]
         local af = AF[k]
@@ -279,6 +284,7 @@ local function agent(id)
         elseif k == 'st' then x.st = v
         elseif k == 'idle' then x.idle = tonumber(v)
         elseif k == 'miss' then x.miss = tonumber(v)
+        elseif k == 'why' then x.why = v
         elseif k == 'skills' then x.skills = v
         elseif k == 'mem' then x.mem = parse_mem(v)
         elseif string.sub(k, 1, 2) == 'h:' then x.held[string.sub(k, 3)] = v
@@ -298,12 +304,12 @@ end
 local function contact(id)
   local c = CC[id]
   if c == nil then
-    local f = redis.call('HMGET', P .. 'c:' .. id, 'q', 'ch', 'p', 'enq', 'm', 'st', 'ag', 'exp', 'x', 'rlx', 'rx')
+    local f = redis.call('HMGET', P .. 'c:' .. id, 'q', 'ch', 'p', 'enq', 'm', 'st', 'ag', 'exp', 'x', 'rlx', 'rx', 'xu')
     if not f[1] then
       c = false
     else
       c = {id = id, q = f[1], ch = f[2], p = tonumber(f[3]), enq = tonumber(f[4]), m = f[5], st = f[6], ag = f[7],
-        exp = tonumber(f[8]), x = f[9], rlx = tonumber(f[10]), rx = tonumber(f[11])}
+        exp = tonumber(f[8]), x = f[9], rlx = tonumber(f[10]), rx = tonumber(f[11]), xu = tonumber(f[12]) or 0}
     end
     CC[id] = c
   end
@@ -408,14 +414,29 @@ local function take_waiting(c)
   nwadd(c.ch, -1)
 end
 
+-- set_excl blocks agent a from being offered the contact again until the
+-- re-offer time of the contact's queue has passed (x|contact in res ends
+-- the block), replacing any earlier block; '' lifts the block.
 local function set_excl(c, a)
-  if c.x ~= '' then redis.call('SREM', P .. 'ax:' .. c.x, c.id) end
-  cset(c, 'x', a)
-  if a ~= '' then redis.call('SADD', P .. 'ax:' .. a, c.id) end
+  if c.x ~= '' then
+    redis.call('SREM', P .. 'ax:' .. c.x, c.id)
+    if a == '' then redis.call('ZREM', RES, XU .. c.id) end
+  end
+  if a ~= '' then
+    local xu = NOW + queue(c.q).reo
+    cset(c, 'x', a, 'xu', xu)
+    redis.call('SADD', P .. 'ax:' .. a, c.id)
+    redis.call('ZADD', RES, xu, XU .. c.id)
+  else
+    cset(c, 'x', '', 'xu', 0)
+  end
 end
 
 local function drop(c)
-  if c.x ~= '' then redis.call('SREM', P .. 'ax:' .. c.x, c.id) end
+  if c.x ~= '' then
+    redis.call('SREM', P .. 'ax:' .. c.x, c.id)
+    redis.call('ZREM', RES, XU .. c.id)
+  end
   local k = P .. 'c:' .. c.id
   WB[k] = nil
   redis.call('DEL', k)
@@ -469,7 +490,7 @@ end
 -- pick chooses the agent for a waiting contact: the queue's strategy
 -- among agents that qualify; for a relaxed contact, when none qualifies,
 -- the longest idle agent with room on the channel. Never the agent that
--- missed the contact last.
+-- missed the contact last while its re-offer block lasts.
 local function pick(c)
   local q = queue(c.q)
   local k = P .. 'i:' .. c.q .. ':' .. c.ch
@@ -575,18 +596,29 @@ local function miss(c, reason)
   local q = queue(c.q)
   local others = {}
   if q.maxm > 0 and x.miss >= q.maxm and x.st == 'available' then
-    ev({'away', x.id})
+    ev({'away', x.id, 'missed_offers', x.miss})
     others = unavailable(x, 'away')
+    x.why = 'missed_offers'
+    aset(x, 'why', x.why)
   end
   route(c)
   for _, o in ipairs(others) do route(o) end
   pull(x)
 end
 
+-- unblock ends a contact's re-offer block: the agent that missed it may
+-- be offered it again, and a waiting contact is routed (to that agent
+-- when it is the only eligible one).
+local function unblock(c)
+  set_excl(c, '')
+  route(c)
+end
+
 -- advance brings the tenant to now: contacts whose requirements relax
 -- are re-filed (all first, then routed in order of relax time), then
--- reservations that ran out are missed, earliest first. Every call does
--- so first, so no sweeper is needed for correctness.
+-- reservations that ran out are missed and re-offer blocks that ended are
+-- lifted, in order of time (then of res member). Every call does so
+-- first, so no sweeper is needed for correctness.
 local function advance()
   local due = redis.call('ZRANGEBYSCORE', RES, '-inf', NOW)
   if #due == 0 then return end
@@ -606,11 +638,17 @@ local function advance()
   for _, c in ipairs(cs) do route(c) end
   -- Relaxing only adds reservations that are not due yet, and relax times
   -- that are not due (put_waiting relaxes at once what is), so what is due
-  -- now are expiries.
+  -- now are expiries and ends of re-offer blocks (a block of 0 s, set by a
+  -- timeout here, ends in this loop too).
   while true do
     local e = redis.call('ZRANGEBYSCORE', RES, '-inf', NOW, 'LIMIT', 0, 1)
     if #e == 0 then break end
-    miss(contact(e[1]), 'timeout')
+    local m = e[1]
+    if string.sub(m, 1, 2) == XU then
+      unblock(contact(string.sub(m, 3)))
+    else
+      miss(contact(m), 'timeout')
+    end
   end
 end
 

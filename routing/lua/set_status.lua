@@ -8,6 +8,10 @@ register('set_status', function()
   if not x then return 'unknown_agent' end
   local st = ARGV[4]
   if st == x.st then return '' end
+  if x.why ~= '' then
+    x.why = ''
+    aset(x, 'why', '')
+  end
   if st == 'available' then
     x.st, x.miss, x.idle = st, 0, NOW
     aset(x, 'st', st, 'miss', 0, 'idle', NOW)

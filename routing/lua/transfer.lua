@@ -27,9 +27,10 @@ register('transfer', function()
     else
       from = c.ag
       release(c)
-      set_excl(c, from)
     end
     cset(c, 'q', to)
+    -- The block lasts the re-offer time of the queue it is moved to.
+    if from ~= '' then set_excl(c, from) end
     put_waiting(c)
     ev({'transfer', c.id, from, to})
     route(c)
