@@ -89,15 +89,15 @@ func (r engineRouter) Abandon(id string, now time.Time) (Was, Changes, error) {
 	return r.e.Abandon(r.ctx, r.tenant, id, now)
 }
 func (r engineRouter) Tick(now time.Time) (Changes, error) { return r.e.Tick(r.ctx, r.tenant, now) }
-func (r engineRouter) State() (Snapshot, error)           { return r.e.Snapshot(r.ctx, r.tenant) }
+func (r engineRouter) State() (Snapshot, error)            { return r.e.Snapshot(r.ctx, r.tenant) }
 
 // simContact is what the simulation knows of a contact (the customer's
 // and the contacts service's side).
 type simContact struct {
-	c       Contact
-	queue   string    // current queue
-	entered time.Time // entered its current queue (overflow counts from here)
-	outcome string    // accepted, abandoned; "" while open
+	c          Contact
+	queue      string    // current queue
+	entered    time.Time // entered its current queue (overflow counts from here)
+	outcome    string    // accepted, abandoned; "" while open
 	overflowed bool
 }
 
@@ -118,7 +118,7 @@ type lsim struct {
 	maxWait  map[string]time.Duration // of the queues that overflow
 	agents   map[string]Agent
 	contacts map[string]*simContact
-	plans    map[string]offerPlan      // offered contact -> what its agent will do
+	plans    map[string]offerPlan // offered contact -> what its agent will do
 	finishAt map[string]time.Time // assigned contact -> when its agent finishes
 	holder   map[string]string    // offered or assigned contact -> agent, from the events
 	back     map[string]time.Time // agent away/offline -> when it comes back available
