@@ -242,7 +242,7 @@ func (e *Engine) ConfigureQueue(ctx context.Context, tenant uuid.UUID, q Queue, 
 	}
 	_, ch, err := e.run(ctx, "configure_queue", "configure queue", tenant, now, q.ID, strings.Join(chans, ","),
 		encodeLevels(q.Skills), q.Priority, q.RelaxAfter.Milliseconds(), string(q.Strategy),
-		q.OfferTimeout.Milliseconds(), q.MaxMisses, q.ReofferAfter.Milliseconds())
+		q.OfferTimeout.Milliseconds(), q.MaxMisses, q.ReofferAfter.Milliseconds(), q.PreferredFor.Milliseconds(), encodeSteps(q.Steps))
 	return ch, err
 }
 
@@ -287,6 +287,11 @@ func (e *Engine) Enqueue(ctx context.Context, tenant uuid.UUID, c Contact, now t
 	if err := checkPriority(c.Priority); err != nil {
 		return Changes{}, err
 	}
+	if c.PreferredAgent != "" {
+		if err := checkID("agent", c.PreferredAgent); err != nil {
+			return Changes{}, err
+		}
+	}
 	enq := c.EnqueuedAt
 	if enq.IsZero() {
 		enq = now
@@ -295,7 +300,7 @@ func (e *Engine) Enqueue(ctx context.Context, tenant uuid.UUID, c Contact, now t
 	if err != nil {
 		return Changes{}, err
 	}
-	_, ch, err := e.run(ctx, "enqueue", "enqueue", tenant, now, c.ID, c.Queue, string(c.Channel), c.Priority, ms)
+	_, ch, err := e.run(ctx, "enqueue", "enqueue", tenant, now, c.ID, c.Queue, string(c.Channel), c.Priority, ms, c.PreferredAgent)
 	return ch, err
 }
 

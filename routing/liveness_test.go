@@ -114,6 +114,7 @@ type lsim struct {
 	rng      *rand.Rand
 	now      time.Time
 	queues   map[string]Queue
+	norm     map[string]Queue // normalized
 	overflow map[string]string        // queue -> overflow queue
 	maxWait  map[string]time.Duration // of the queues that overflow
 	agents   map[string]Agent
@@ -136,7 +137,7 @@ type lsim struct {
 
 func newLiveSim(t testing.TB, r router, seed uint64, start time.Time) *lsim {
 	return &lsim{t: t, r: r, rng: rand.New(rand.NewPCG(seed, 0x11fe)), now: start,
-		queues: map[string]Queue{}, overflow: map[string]string{}, maxWait: map[string]time.Duration{},
+		queues: map[string]Queue{}, norm: map[string]Queue{}, overflow: map[string]string{}, maxWait: map[string]time.Duration{},
 		agents: map[string]Agent{}, contacts: map[string]*simContact{}, plans: map[string]offerPlan{},
 		finishAt: map[string]time.Time{}, holder: map[string]string{}, back: map[string]time.Time{},
 		since: map[string]time.Time{}, stats: map[string]int{}}
@@ -156,8 +157,9 @@ func (s *lsim) setUp() {
 	qs := []Queue{
 		{ID: "solo", Channels: []Channel{Chat, Call}, Skills: map[string]int{"solo": 1}},
 		{ID: "de", Channels: []Channel{Chat, Email}, Skills: map[string]int{"de": 5}},
-		{ID: "tech", Channels: []Channel{Chat, Call}, Skills: map[string]int{"tech": 3}, RelaxAfter: 20 * time.Second},
-		{ID: "any", Channels: []Channel{Chat, Email, Call}},
+		{ID: "tech", Channels: []Channel{Chat, Call}, Skills: map[string]int{"tech": 3}, RelaxAfter: 20 * time.Second,
+			Steps: []SkillStep{{After: 8 * time.Second, MinLevel: 2}}},
+		{ID: "any", Channels: []Channel{Chat, Email, Call}, PreferredFor: 10 * time.Second},
 	}
 	for i := range qs {
 		q := &qs[i]
@@ -183,6 +185,11 @@ func (s *lsim) setUp() {
 
 func (s *lsim) configureQueue(q Queue) {
 	s.queues[q.ID] = q
+	n, err := q.normalize()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.norm[q.ID] = n
 	s.call("configure queue", func() (Changes, error) { return s.r.ConfigureQueue(q, s.now) })
 }
 
@@ -265,12 +272,22 @@ func (s *lsim) eligible(a AgentState, c ContactState) bool {
 	if a.Status != Available || a.Capacity[c.Channel] <= a.Load[c.Channel] {
 		return false
 	}
+	if c.Preferred != "" {
+		return a.ID == c.Preferred // only it, while the contact waits for it
+	}
 	if c.Relaxed {
 		return true
 	}
-	q, cfg := s.queues[c.Queue], s.agents[a.ID]
-	for sk, min := range q.Skills {
-		if cfg.Skills[sk] < min {
+	q, cfg := s.norm[c.Queue], s.agents[a.ID]
+	limit := 0
+	if c.Step > 0 {
+		limit = q.Steps[c.Step-1].MinLevel
+	}
+	for sk, need := range q.Skills {
+		if limit > 0 {
+			need = min(need, limit)
+		}
+		if cfg.Skills[sk] < need {
 			return false
 		}
 	}
@@ -422,6 +439,9 @@ func (s *lsim) random(note func(Changes)) {
 		if s.rng.IntN(5) == 0 {
 			c.EnqueuedAt = s.now.Add(-time.Duration(s.rng.IntN(30)) * time.Second)
 		}
+		if s.rng.IntN(3) == 0 {
+			c.PreferredAgent = agents[s.rng.IntN(len(agents))] // a returning customer
+		}
 		s.contacts[c.ID] = &simContact{c: c, queue: c.Queue, entered: s.now}
 		note(s.call("enqueue", func() (Changes, error) { return s.r.Enqueue(c, s.now) }))
 	}
@@ -492,7 +512,8 @@ func (s *lsim) flushAndRestore(note func(Changes)) {
 			continue
 		}
 		sc := s.contacts[c.ID]
-		in := Contact{ID: c.ID, Queue: sc.queue, Channel: c.Channel, Priority: c.Priority, EnqueuedAt: c.EnqueuedAt}
+		in := Contact{ID: c.ID, Queue: sc.queue, Channel: c.Channel, Priority: c.Priority, EnqueuedAt: c.EnqueuedAt,
+			PreferredAgent: c.Preferred}
 		note(s.call("re-enqueue", func() (Changes, error) { return s.r.Enqueue(in, s.now) }))
 	}
 }

@@ -390,3 +390,135 @@ func TestMaxMisses_SaysWhy(t *testing.T) {
 		t.Errorf("after becoming available: %+v", a)
 	}
 }
+
+// TestSkillSteps_WidenInTiers: a contact needing German 8 is offered
+// to no one below that level at first, after 10 s to agents with at least
+// 5, after 20 s to any agent with room; agents meeting the full
+// requirement always come first, whatever the strategy ranks.
+func TestSkillSteps_WidenInTiers(t *testing.T) {
+	q := Queue{ID: "de", Channels: []Channel{Chat}, Skills: map[string]int{"de": 8},
+		Steps: []SkillStep{{After: 10 * time.Second, MinLevel: 5}, {After: 20 * time.Second, MinLevel: 0}}}
+	f := newFixture(t)
+	f.queue(q)
+	f.agent("de5", map[string]int{"de": 5}, map[Channel]int{Chat: 1})
+	f.agent("en", map[string]int{"en": 9}, map[Channel]int{Chat: 1})
+	if got := offeredTo(f.enqueue(Contact{ID: "c1", Queue: "de", Channel: Chat})); len(got) != 0 {
+		t.Fatalf("offered %v at once", got)
+	}
+	if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(9999*time.Millisecond).now))); len(got) != 0 {
+		t.Fatalf("offered %v before the first step", got)
+	}
+	if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(10*time.Second).now))); !slices.Equal(got, []string{"c1→de5"}) {
+		t.Fatalf("offers at the first step %v, want c1→de5", got)
+	}
+	// c2 waited 12 s already (an IVR): at the first step, de5 is full and
+	// "en" does not qualify before the step to 0, at 18 s.
+	f.enqueue(Contact{ID: "c2", Queue: "de", Channel: Chat, EnqueuedAt: f.now.Add(-12 * time.Second)})
+	if c := f.contact("c2"); c.Status != Waiting || c.Step != 1 || c.Relaxed {
+		t.Fatalf("c2 %+v, want waiting at step 1", c)
+	}
+	if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(17999*time.Millisecond).now))); len(got) != 0 {
+		t.Fatalf("offered %v before the step to 0", got)
+	}
+	if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(18*time.Second).now))); !slices.Equal(got, []string{"c2→en"}) {
+		t.Fatalf("offers at the step to 0 %v, want c2→en", got)
+	}
+
+	// Tiers: de5 is the longest idle, but de9 meets the full requirement.
+	f = newFixture(t)
+	f.queue(q)
+	f.agent("de5", map[string]int{"de": 5}, map[Channel]int{Chat: 1})
+	f.at(time.Second).agent("de9", map[string]int{"de": 9}, map[Channel]int{Chat: 1})
+	got := offeredTo(f.at(2 * time.Second).enqueue(Contact{ID: "c3", Queue: "de", Channel: Chat, EnqueuedAt: f.now.Add(-15 * time.Second)}))
+	if !slices.Equal(got, []string{"c3→de9"}) {
+		t.Fatalf("offers %v, want c3→de9 (the full tier first)", got)
+	}
+}
+
+// TestSkillSteps_RelaxAfterIsTheStepToZero: relax_after and a step to
+// level 0 are the same rule; both at once, or steps out of order, are
+// refused.
+func TestSkillSteps_RelaxAfterIsTheStepToZero(t *testing.T) {
+	a, err := Queue{ID: "q", Channels: []Channel{Chat}, RelaxAfter: 30 * time.Second}.normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Queue{ID: "q", Channels: []Channel{Chat}, Steps: []SkillStep{{After: 30 * time.Second}}}.normalize()
+	if err != nil || a.RelaxAfter != b.RelaxAfter || len(b.Steps) != 0 {
+		t.Fatalf("relax_after %+v, step to 0 %+v, %v", a, b, err)
+	}
+	for _, bad := range []Queue{
+		{RelaxAfter: 30 * time.Second, Steps: []SkillStep{{After: 40 * time.Second}}},
+		{Steps: []SkillStep{{After: 10 * time.Second, MinLevel: 3}, {After: 20 * time.Second, MinLevel: 5}}},
+		{Steps: []SkillStep{{After: 10 * time.Second, MinLevel: 3}, {After: 10 * time.Second, MinLevel: 2}}},
+		{Steps: []SkillStep{{After: 10 * time.Second, MinLevel: 0}, {After: 20 * time.Second, MinLevel: 2}}},
+		{Steps: []SkillStep{{After: 0, MinLevel: 2}}},
+		{Steps: []SkillStep{{After: time.Second, MinLevel: 10}}},
+		{RelaxAfter: 5 * time.Second, Steps: []SkillStep{{After: 10 * time.Second, MinLevel: 2}}},
+	} {
+		bad.ID, bad.Channels = "q", []Channel{Chat}
+		_, err := bad.normalize()
+		wantCode(t, err, "invalid_skill_steps")
+	}
+}
+
+// TestPreferredAgent_FirstThenTheQueue: a returning customer's contact
+// waits for the agent who last handled them (busy now) for the queue's
+// preferred window while another agent is idle, is taken by that agent as
+// soon as it has room, and otherwise goes to the queue when the window
+// ends; a preferred agent that is offline is not waited for, and one
+// going offline ends the wait.
+func TestPreferredAgent_FirstThenTheQueue(t *testing.T) {
+	setUp := func(t *testing.T) *fixture {
+		f := newFixture(t)
+		f.queue(Queue{ID: "q", Channels: []Channel{Chat}, PreferredFor: 15 * time.Second})
+		f.agent("pat", nil, map[Channel]int{Chat: 1})
+		f.at(time.Second).agent("other", nil, map[Channel]int{Chat: 1})
+		f.enqueue(Contact{ID: "busy", Queue: "q", Channel: Chat}) // → pat, the longest idle
+		if _, _, err := f.e.Accept(f.ctx, f.tenant, "busy", "pat", f.now); err != nil {
+			t.Fatal(err)
+		}
+		if got := offeredTo(f.at(2 * time.Second).enqueue(Contact{ID: "c1", Queue: "q", Channel: Chat, PreferredAgent: "pat"})); len(got) != 0 {
+			t.Fatalf("offered %v, want c1 waiting for pat", got)
+		}
+		if c := f.contact("c1"); c.Preferred != "pat" || !c.PreferredUntil.Equal(f.at(17*time.Second).now) {
+			t.Fatalf("c1 %+v", c)
+		}
+		return f
+	}
+	t.Run("taken by the preferred agent", func(t *testing.T) {
+		f := setUp(t)
+		ch := f.must(f.e.Finish(f.ctx, f.tenant, "busy", "pat", f.at(5*time.Second).now))
+		if got := offeredTo(ch); !slices.Equal(got, []string{"c1→pat"}) {
+			t.Fatalf("offers when pat is free %v, want c1→pat", got)
+		}
+	})
+	t.Run("to the queue after the window", func(t *testing.T) {
+		f := setUp(t)
+		if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(16999*time.Millisecond).now))); len(got) != 0 {
+			t.Fatalf("offered %v within the window", got)
+		}
+		if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(17*time.Second).now))); !slices.Equal(got, []string{"c1→other"}) {
+			t.Fatalf("offers at the window's end %v, want c1→other", got)
+		}
+	})
+	t.Run("preferred agent goes offline", func(t *testing.T) {
+		f := setUp(t)
+		if got := offeredTo(f.at(3 * time.Second).status("pat", Offline)); !slices.Equal(got, []string{"c1→other"}) {
+			t.Fatalf("offers when pat went offline %v, want c1→other", got)
+		}
+		got := offeredTo(f.enqueue(Contact{ID: "c2", Queue: "q", Channel: Chat, PreferredAgent: "pat"}))
+		if len(got) != 0 || f.contact("c2").Preferred != "" {
+			t.Fatalf("c2 for an offline preferred agent: offers %v, %+v; want waiting in the queue", got, f.contact("c2"))
+		}
+	})
+	t.Run("the preferred agent misses it", func(t *testing.T) {
+		f := setUp(t)
+		f.must(f.e.Finish(f.ctx, f.tenant, "busy", "pat", f.at(5*time.Second).now)) // c1 → pat
+		f.must(f.e.SetStatus(f.ctx, f.tenant, "other", Available, f.now))
+		ch := f.must(f.e.Reject(f.ctx, f.tenant, "c1", "pat", f.now))
+		if got := offeredTo(ch); !slices.Equal(got, []string{"c1→other"}) {
+			t.Fatalf("offers after pat's reject %v, want c1→other", got)
+		}
+	})
+}

@@ -50,6 +50,11 @@ type ContactState struct {
 	EnqueuedAt time.Time
 	// Relaxed: waited past the queue's RelaxAfter.
 	Relaxed bool
+	// Step is how many of the queue's skill steps its wait reached.
+	Step int
+	// Preferred is the agent the contact waits for until PreferredUntil.
+	Preferred      string
+	PreferredUntil time.Time
 	// Excluded is the agent the contact is not offered to until
 	// ExcludedUntil (the re-offer block).
 	Excluded      string
@@ -94,6 +99,12 @@ func (e *Engine) Snapshot(ctx context.Context, tenant uuid.UUID) (Snapshot, erro
 				Priority: int(num(f[8])), EnqueuedAt: time.UnixMilli(num(f[9])), Relaxed: num(f[10]) == 1, Excluded: str(f[7])}
 			if c.Excluded != "" && len(f) > 11 {
 				c.ExcludedUntil = time.UnixMilli(num(f[11]))
+			}
+			if len(f) > 14 {
+				c.Step, c.Preferred = int(num(f[12])), str(f[13])
+				if c.Preferred != "" {
+					c.PreferredUntil = time.UnixMilli(num(f[14]))
+				}
 			}
 			switch str(f[4]) {
 			case "w":

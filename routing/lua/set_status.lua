@@ -23,5 +23,10 @@ register('set_status', function()
     x.st = st
     aset(x, 'st', st)
   end
+  -- Offline (a lost seat, a logout): contacts waiting for the agent as
+  -- their preferred one go to their queues.
+  if st == 'offline' then
+    for _, c in ipairs(unprefer(x)) do route(c) end
+  end
   return ''
 end)

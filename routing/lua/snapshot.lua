@@ -2,7 +2,8 @@
 -- advance: what is due stays due until the next write): a no-writes
 -- function, called with FCALL_RO.
 -- Returns {{'a', id, status, idle, misses, capacity, load, held, why}, ...,
--- {'c', id, queue, channel, state, agent, expiry, excluded, priority, enq, relaxed, excluded until}, ...}
+-- {'c', id, queue, channel, state, agent, expiry, excluded, priority, enq, relaxed, excluded until,
+-- step, preferred agent, preferred until}, ...}
 -- with capacity and load as "ch=n,..." strings, held as "contact,...":
 -- the agent's side of the link, kept apart from the contact's own.
 register('snapshot', function()
@@ -20,7 +21,7 @@ register('snapshot', function()
   end
   for _, id in ipairs(redis.call('SMEMBERS', P .. 'contacts')) do
     local c = contact(id)
-    out[#out + 1] = {'c', id, c.q, c.ch, c.st, c.ag, c.exp, c.x, c.p, c.enq, c.rx, c.xu}
+    out[#out + 1] = {'c', id, c.q, c.ch, c.st, c.ag, c.exp, c.x, c.p, c.enq, c.rx, c.xu, c.sk, c.pa, c.pu}
   end
   return out
 end, true)
