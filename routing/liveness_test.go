@@ -114,7 +114,7 @@ type lsim struct {
 	rng      *rand.Rand
 	now      time.Time
 	queues   map[string]Queue
-	norm     map[string]Queue // normalized
+	norm     map[string]Queue         // normalized
 	overflow map[string]string        // queue -> overflow queue
 	maxWait  map[string]time.Duration // of the queues that overflow
 	agents   map[string]Agent

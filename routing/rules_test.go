@@ -504,7 +504,7 @@ func TestPreferredAgent_FirstThenTheQueue(t *testing.T) {
 	})
 	t.Run("preferred agent goes offline", func(t *testing.T) {
 		f := setUp(t)
-		if got := offeredTo(f.at(3 * time.Second).status("pat", Offline)); !slices.Equal(got, []string{"c1→other"}) {
+		if got := offeredTo(f.at(3*time.Second).status("pat", Offline)); !slices.Equal(got, []string{"c1→other"}) {
 			t.Fatalf("offers when pat went offline %v, want c1→other", got)
 		}
 		got := offeredTo(f.enqueue(Contact{ID: "c2", Queue: "q", Channel: Chat, PreferredAgent: "pat"}))
