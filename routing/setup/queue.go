@@ -52,31 +52,31 @@ type Queue struct {
 	// SkillSteps widen the skill requirements with the wait.
 	SkillSteps []SkillStep `json:"skill_steps"`
 	CreatedAt  time.Time   `json:"created_at"`
-	UpdatedAt    time.Time      `json:"updated_at"`
+	UpdatedAt  time.Time   `json:"updated_at"`
 }
 
 // QueueInput creates a queue or replaces its settings; fields left nil
 // take the defaults (create) or keep their value (update).
 type QueueInput struct {
-	Name         *string         `json:"name"`
-	Channels     []string        `json:"channels"`
-	Skills       []Requirement   `json:"skills"`
-	Priority     *int            `json:"priority"`
-	Strategy     *string         `json:"strategy"`
-	SLPercent    *int            `json:"sl_percent"`
-	SLSeconds    *int            `json:"sl_seconds"`
-	RelaxAfter   *int            `json:"relax_after_seconds"`
-	OfferTimeout *int            `json:"offer_timeout_seconds"`
-	MaxMisses    *int            `json:"max_misses"`
-	MaxWait      *int            `json:"max_wait_seconds"`
-	OverflowID   *uuid.UUID      `json:"overflow_queue_id"`
-	CostCentre   *string         `json:"cost_centre"`
-	Hours        *BusinessHours  `json:"business_hours"`
-	ClosedMsg    *string         `json:"closed_message"`
-	Clear        map[string]bool `json:"clear"` // e.g. {"business_hours": true} drops an optional setting
-	ReofferAfter   *int        `json:"reoffer_after_seconds"`
-	PreferredAgent *int        `json:"preferred_agent_seconds"`
-	SkillSteps     []SkillStep `json:"skill_steps"` // nil keeps them, [] clears them
+	Name           *string         `json:"name"`
+	Channels       []string        `json:"channels"`
+	Skills         []Requirement   `json:"skills"`
+	Priority       *int            `json:"priority"`
+	Strategy       *string         `json:"strategy"`
+	SLPercent      *int            `json:"sl_percent"`
+	SLSeconds      *int            `json:"sl_seconds"`
+	RelaxAfter     *int            `json:"relax_after_seconds"`
+	OfferTimeout   *int            `json:"offer_timeout_seconds"`
+	MaxMisses      *int            `json:"max_misses"`
+	MaxWait        *int            `json:"max_wait_seconds"`
+	OverflowID     *uuid.UUID      `json:"overflow_queue_id"`
+	CostCentre     *string         `json:"cost_centre"`
+	Hours          *BusinessHours  `json:"business_hours"`
+	ClosedMsg      *string         `json:"closed_message"`
+	Clear          map[string]bool `json:"clear"` // e.g. {"business_hours": true} drops an optional setting
+	ReofferAfter   *int            `json:"reoffer_after_seconds"`
+	PreferredAgent *int            `json:"preferred_agent_seconds"`
+	SkillSteps     []SkillStep     `json:"skill_steps"` // nil keeps them, [] clears them
 }
 
 // SkillStep caps every required skill's minimum at MinLevel (0: none
