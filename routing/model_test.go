@@ -611,6 +611,8 @@ func (m *model) Transfer(id string, to Target, now time.Time) (Changes, error) {
 		c.queue = to.Queue
 		if from != "" {
 			m.exclude(c, from)
+		} else if xu := m.now + q.ReofferAfter.Milliseconds(); c.excluded != "" && c.xu > 0 && xu < c.xu {
+			c.xu = xu // a running block is cut to the new queue's re-offer time
 		}
 		m.putWaiting(c)
 		m.ev(Event{Kind: Transferred, Contact: id, Agent: from, Queue: to.Queue})

@@ -36,7 +36,8 @@
 //   - Re-offer: after a reject or a lapsed offer the contact goes to
 //     another eligible agent first; the agent that missed it (or, after a
 //     transfer to a queue, the agent that held it) is blocked from it for
-//     the queue's ReofferAfter, and once the block ends (at the first call
+//     the queue's ReofferAfter (a transfer to a queue cuts a running block
+//     to that queue's ReofferAfter), and once the block ends (at the first call
 //     from then on: Tick every second) the contact is routed again, to
 //     that agent too. So a contact whose only eligible agent missed it is
 //     offered to it again, never stranded (liveness_test.go checks it).
