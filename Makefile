@@ -8,7 +8,7 @@ export PATH := $(PATH):/usr/local/go/bin
 
 SCRIPTS := infra/scripts
 
-.PHONY: help run test bench build up down status env lint fmt clean
+.PHONY: help run test bench soak build up down status env lint fmt clean
 
 help: ## show this help
 	@echo "Targets:"
@@ -16,7 +16,7 @@ help: ## show this help
 	@echo
 	@echo "Settings: DATABASE_URL / REDIS_URL (use these servers instead of private ones),"
 	@echo "CIC_DATA_DIR (default ./.data), CIC_PG_PORT (55432), CIC_REDIS_PORT (56379),"
-	@echo "TEST_ARGS / TEST_PKGS for make test, BENCH / BENCH_ARGS for make bench."
+	@echo "TEST_ARGS / TEST_PKGS for make test, BENCH / BENCH_ARGS for make bench, SOAK for make soak."
 
 run: ## start PostgreSQL + Redis, migrate, seed the demo tenant, run server + worker
 	@bash $(SCRIPTS)/run.sh
@@ -26,6 +26,9 @@ test: ## go vet + go test -race against private PostgreSQL + Redis (installs wha
 
 bench: ## benchmarks against private PostgreSQL + Redis
 	@bash $(SCRIPTS)/bench.sh
+
+soak: ## routing liveness soak against private Redis servers (SOAK=10m, SOAK_ARGS)
+	@bash $(SCRIPTS)/soak.sh
 
 build: ## build bin/cic
 	go build -o bin/cic ./cmd/cic

@@ -11,7 +11,8 @@ const (
 	// Requeued: Contact went back to waiting in Queue, freeing Agent, for
 	// Reason.
 	Requeued EventKind = "requeue"
-	// SetAway: Agent was set away after its queue's MaxMisses.
+	// SetAway: Agent was set away after its queue's MaxMisses (Reason
+	// MissedOffers, Misses in a row).
 	SetAway EventKind = "away"
 	// Transferred: Contact moved to Queue (or, when an Offered event for a
 	// named agent follows, stays in Queue); Agent held it before, if any.
@@ -25,6 +26,8 @@ const (
 	Rejected    Reason = "rejected"
 	TimedOut    Reason = "timeout"
 	Unavailable Reason = "unavailable" // the agent left available, or was set away
+	// MissedOffers: why SetAway set the agent away.
+	MissedOffers Reason = "missed_offers"
 )
 
 // Event is one change made by an operation.
@@ -35,7 +38,8 @@ type Event struct {
 	Queue     string
 	Channel   Channel   // Offered only
 	ExpiresAt time.Time // Offered only
-	Reason    Reason    // Requeued only
+	Reason    Reason    // Requeued and SetAway
+	Misses    int       // SetAway only: the misses in a row
 }
 
 // Changes is everything an operation changed, in the order it happened:

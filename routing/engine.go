@@ -200,6 +200,9 @@ func decodeEvent(item any) (Event, error) {
 		ev.Contact, ev.Agent, ev.Queue = str(f[1]), str(f[2]), str(f[3])
 	case SetAway:
 		ev.Agent = str(f[1])
+		if len(f) >= 4 {
+			ev.Reason, ev.Misses = Reason(str(f[2])), int(num(f[3]))
+		}
 	default:
 		return Event{}, fmt.Errorf("unknown event %v", f)
 	}
@@ -241,7 +244,7 @@ func (e *Engine) ConfigureQueue(ctx context.Context, tenant uuid.UUID, q Queue, 
 	}
 	_, ch, err := e.run(ctx, "configure_queue", "configure queue", tenant, now, q.ID, strings.Join(chans, ","),
 		encodeLevels(q.Skills), q.Priority, q.RelaxAfter.Milliseconds(), string(q.Strategy),
-		q.OfferTimeout.Milliseconds(), q.MaxMisses)
+		q.OfferTimeout.Milliseconds(), q.MaxMisses, q.ReofferAfter.Milliseconds(), q.PreferredFor.Milliseconds(), encodeSteps(q.Steps))
 	return ch, err
 }
 
@@ -286,6 +289,11 @@ func (e *Engine) Enqueue(ctx context.Context, tenant uuid.UUID, c Contact, now t
 	if err := checkPriority(c.Priority); err != nil {
 		return Changes{}, err
 	}
+	if c.PreferredAgent != "" {
+		if err := checkID("agent", c.PreferredAgent); err != nil {
+			return Changes{}, err
+		}
+	}
 	enq := c.EnqueuedAt
 	if enq.IsZero() {
 		enq = now
@@ -294,7 +302,7 @@ func (e *Engine) Enqueue(ctx context.Context, tenant uuid.UUID, c Contact, now t
 	if err != nil {
 		return Changes{}, err
 	}
-	_, ch, err := e.run(ctx, "enqueue", "enqueue", tenant, now, c.ID, c.Queue, string(c.Channel), c.Priority, ms)
+	_, ch, err := e.run(ctx, "enqueue", "enqueue", tenant, now, c.ID, c.Queue, string(c.Channel), c.Priority, ms, c.PreferredAgent)
 	return ch, err
 }
 

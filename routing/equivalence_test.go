@@ -110,9 +110,27 @@ func (h *history) randQueue(id string) Queue {
 	for range h.rng.IntN(3) {
 		q.Skills[h.pickOne(testSkills)] = 1 + h.rng.IntN(6)
 	}
-	if h.rng.IntN(2) == 0 {
-		q.RelaxAfter = time.Duration(5+h.rng.IntN(26)) * time.Second
+	// Skill steps: none, or one to three to falling levels, ending at
+	// level 0 (given as a step or as RelaxAfter) or not.
+	after, level := 0, 2+h.rng.IntN(5)
+	for range h.rng.IntN(4) {
+		after += 2 + h.rng.IntN(10)
+		level -= 1 + h.rng.IntN(2)
+		if level < 1 {
+			break
+		}
+		q.Steps = append(q.Steps, SkillStep{After: time.Duration(after) * time.Second, MinLevel: level})
 	}
+	switch h.rng.IntN(4) {
+	case 0, 1:
+		q.RelaxAfter = time.Duration(after+5+h.rng.IntN(26)) * time.Second
+	case 2:
+		q.Steps = append(q.Steps, SkillStep{After: time.Duration(after+5+h.rng.IntN(26)) * time.Second})
+	}
+	if h.rng.IntN(2) == 0 {
+		q.PreferredFor = time.Duration(3+h.rng.IntN(20)) * time.Second
+	}
+	q.ReofferAfter = time.Duration([]int{0, 0, 1, 3, 10, 30}[h.rng.IntN(6)]) * time.Second
 	return q
 }
 
@@ -177,6 +195,9 @@ func (h *history) step(step int) {
 			Channel: testChannels[h.rng.IntN(len(testChannels))], Priority: h.rng.IntN(3) - 1}
 		if h.rng.IntN(5) == 0 {
 			c.EnqueuedAt = h.now.Add(-time.Duration(h.rng.IntN(40)) * time.Second)
+		}
+		if h.rng.IntN(3) == 0 {
+			c.PreferredAgent = h.pickOne(append(testAgents, "nobody"))
 		}
 		if h.rng.IntN(20) == 0 && h.next > 1 {
 			c.ID = fmt.Sprintf("c%03d", 1+h.rng.IntN(h.next-1)) // maybe still live: refused
@@ -284,5 +305,15 @@ func (h *history) apply(op string, engine, model func() (string, Changes, error)
 	}
 	if want := h.m.Snapshot(); !reflect.DeepEqual(got, want) {
 		h.t.Fatalf("at %d, after %s: state differs\nengine: %+v\nmodel:  %+v", h.now.UnixMilli(), op, got, want)
+	}
+	for _, c := range got.Contacts {
+		switch {
+		case c.Preferred != "":
+			h.stats["contact waiting for its preferred agent"]++
+		case c.Step > 0 && c.Status == Waiting:
+			h.stats["contact waiting at a skill step"]++
+		case c.Excluded != "":
+			h.stats["contact with a re-offer block"]++
+		}
 	}
 }

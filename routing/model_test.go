@@ -21,6 +21,11 @@ type model struct {
 	contacts map[string]*mContact
 	accepted map[string]bool
 	events   []Event
+	// neverReoffer is the rule before issue 16: the agent that missed a
+	// contact is never offered it again (no block end), which strands a
+	// contact whose only eligible agent missed it. Only the liveness test
+	// sets it, to show that its checker catches that.
+	neverReoffer bool
 }
 
 type mQueue struct {
@@ -37,6 +42,7 @@ type mAgent struct {
 	status   Status
 	idle     int64
 	misses   int
+	why      Reason
 }
 
 type mContact struct {
@@ -49,8 +55,13 @@ type mContact struct {
 	agent    string
 	exp      int64
 	excluded string
-	relaxAt  int64
+	xu       int64 // when the block of excluded ends (0: never, neverReoffer)
+	relaxAt  int64 // when the next skill step or the relax falls due (0: none)
 	relaxed  bool
+	step     int
+	pref     string // waiting for this preferred agent until pu
+	pu       int64
+	pkey     int64 // its rank key when it began waiting for pref
 }
 
 func newModel() *model {
@@ -76,8 +87,12 @@ func (m *model) changes() Changes { return Changes{Events: m.events} }
 // rank orders waiting contacts: effective priority with ageing, then
 // earliest enqueue, then id.
 func (m *model) rank(c *mContact) (int64, string) {
+	member := fmt.Sprintf("%015d|%s", c.enq, c.id)
+	if c.pref != "" {
+		return c.pkey, member
+	}
 	q := m.queues[c.queue]
-	return c.enq - int64(q.Priority+c.priority)*AgeingStep.Milliseconds(), fmt.Sprintf("%015d|%s", c.enq, c.id)
+	return c.enq - int64(q.Priority+c.priority)*AgeingStep.Milliseconds(), member
 }
 
 func (m *model) before(a, b *mContact) bool {
@@ -104,10 +119,13 @@ func (a *mAgent) totals() (load, capacity int) {
 }
 
 // qualify is the agent's level sum over the queue's required skills, and
-// whether it meets every minimum.
-func (a *mAgent) qualify(q *mQueue) (int, bool) {
+// whether it meets every minimum, capped at limit (0: not capped).
+func (a *mAgent) qualify(q *mQueue, limit int) (int, bool) {
 	sum := 0
 	for s, min := range q.Skills {
+		if limit > 0 {
+			min = minInt(min, limit)
+		}
 		l, ok := a.skills[s]
 		if !ok || l < min {
 			return 0, false
@@ -115,6 +133,22 @@ func (a *mAgent) qualify(q *mQueue) (int, bool) {
 		sum += l
 	}
 	return sum, true
+}
+
+func minInt(a, b int) int { return min(a, b) }
+
+// tier is the first skill step at which the agent qualifies for the
+// queue (0: the full minimums), with its level sum there.
+func (a *mAgent) tier(q *mQueue) (tier, sum int, ok bool) {
+	if sum, ok := a.qualify(q, 0); ok {
+		return 0, sum, true
+	}
+	for i, st := range q.Steps {
+		if sum, ok := a.qualify(q, st.MinLevel); ok {
+			return i + 1, sum, true
+		}
+	}
+	return 0, 0, false
 }
 
 // score ranks agents within a queue (lower first, then id): the primary
@@ -125,7 +159,7 @@ func (a *mAgent) score(q *mQueue) int64 {
 	case RoundRobin:
 		return 0
 	case BestSkill:
-		sum, _ := a.qualify(q)
+		_, sum, _ := a.tier(q)
 		prim = int64(1000 - sum)
 	case LeastOccupied:
 		l, c := a.totals()
@@ -134,14 +168,31 @@ func (a *mAgent) score(q *mQueue) int64 {
 	return prim<<42 + a.idle
 }
 
-func (m *model) putWaiting(c *mContact) {
+// stepState is where the contact's wait stands: steps reached, relaxed,
+// and when the next of those falls due (0: none).
+func (m *model) stepState(c *mContact) {
 	q := m.queues[c.queue]
-	c.state, c.agent, c.exp = Waiting, "", 0
-	c.relaxAt = 0
-	if q.RelaxAfter > 0 {
-		c.relaxAt = c.enq + q.RelaxAfter.Milliseconds()
+	c.step, c.relaxed, c.relaxAt = 0, false, 0
+	for i, st := range q.Steps {
+		if t := c.enq + st.After.Milliseconds(); t > m.now {
+			c.relaxAt = t
+			return
+		}
+		c.step = i + 1
 	}
-	c.relaxed = c.relaxAt > 0 && c.relaxAt <= m.now
+	if q.RelaxAfter > 0 {
+		if t := c.enq + q.RelaxAfter.Milliseconds(); t <= m.now {
+			c.relaxed = true
+		} else {
+			c.relaxAt = t
+		}
+	}
+}
+
+func (m *model) putWaiting(c *mContact) {
+	c.state, c.agent, c.exp = Waiting, "", 0
+	c.pref, c.pu = "", 0
+	m.stepState(c)
 }
 
 func (m *model) sortedAgents(keep func(*mAgent) bool) []*mAgent {
@@ -157,11 +208,14 @@ func (m *model) sortedAgents(keep func(*mAgent) bool) []*mAgent {
 
 func (m *model) pick(c *mContact) *mAgent {
 	q := m.queues[c.queue]
-	eligible := m.sortedAgents(func(a *mAgent) bool {
-		_, ok := a.qualify(q)
-		return ok && a.free(c.channel) && a.id != c.excluded
-	})
-	if len(eligible) > 0 {
+	for j := 0; j <= c.step; j++ {
+		eligible := m.sortedAgents(func(a *mAgent) bool {
+			t, _, ok := a.tier(q)
+			return ok && t == j && a.free(c.channel) && a.id != c.excluded
+		})
+		if len(eligible) == 0 {
+			continue
+		}
 		if q.Strategy == RoundRobin {
 			for _, a := range eligible {
 				if q.rr != "" && a.id > q.rr {
@@ -187,6 +241,7 @@ func (m *model) pick(c *mContact) *mAgent {
 func (m *model) offer(c *mContact, a *mAgent) {
 	q := m.queues[c.queue]
 	c.state, c.agent, c.exp = Reserved, a.id, m.now+q.OfferTimeout.Milliseconds()
+	c.pref, c.pu = "", 0
 	a.load[c.channel]++
 	a.idle = m.now
 	q.rr = a.id
@@ -220,7 +275,11 @@ func (m *model) pull(a *mAgent) {
 			if c.state != Waiting || !a.free(c.channel) || c.excluded == a.id {
 				continue
 			}
-			if _, ok := a.qualify(m.queues[c.queue]); !ok && !c.relaxed {
+			if c.pref != "" {
+				if c.pref != a.id {
+					continue
+				}
+			} else if t, _, ok := a.tier(m.queues[c.queue]); !c.relaxed && (!ok || t > c.step) {
 				continue
 			}
 			if best == nil || m.before(c, best) {
@@ -251,16 +310,25 @@ func (m *model) unavailable(a *mAgent, st Status) []*mContact {
 	return out
 }
 
+// exclude blocks agent id from the contact for its queue's ReofferAfter.
+func (m *model) exclude(c *mContact, id string) {
+	c.excluded, c.xu = id, 0
+	if !m.neverReoffer {
+		c.xu = m.now + m.queues[c.queue].ReofferAfter.Milliseconds()
+	}
+}
+
 func (m *model) miss(c *mContact, reason Reason) {
 	a := m.release(c)
-	c.excluded = a.id
+	m.exclude(c, a.id)
 	m.putWaiting(c)
 	m.ev(Event{Kind: Requeued, Contact: c.id, Agent: a.id, Queue: c.queue, Reason: reason})
 	a.misses++
 	var others []*mContact
 	if q := m.queues[c.queue]; q.MaxMisses > 0 && a.misses >= q.MaxMisses && a.status == Available {
-		m.ev(Event{Kind: SetAway, Agent: a.id})
+		m.ev(Event{Kind: SetAway, Agent: a.id, Reason: MissedOffers, Misses: a.misses})
 		others = m.unavailable(a, Away)
+		a.why = MissedOffers
 	}
 	m.route(c)
 	for _, o := range others {
@@ -272,28 +340,52 @@ func (m *model) miss(c *mContact, reason Reason) {
 func (m *model) advance() {
 	var due []*mContact
 	for _, c := range m.contacts {
-		if c.state == Waiting && !c.relaxed && c.relaxAt > 0 && c.relaxAt <= m.now {
+		if c.state == Waiting && c.pref == "" && c.relaxAt > 0 && c.relaxAt <= m.now {
 			due = append(due, c)
 		}
 	}
 	slices.SortFunc(due, func(a, b *mContact) int { return cmp.Or(cmp.Compare(a.relaxAt, b.relaxAt), cmp.Compare(a.id, b.id)) })
 	for _, c := range due {
-		c.relaxed = true
+		m.stepState(c)
 	}
 	for _, c := range due {
 		m.route(c)
 	}
+	// Then what falls due, in the order of the engine's res zset: time,
+	// then member (the contact id for an expiry, x|id for a block's end).
 	for {
 		var next *mContact
+		var at int64
+		var member string
 		for _, c := range m.contacts {
-			if c.state == Reserved && c.exp <= m.now && (next == nil || c.exp < next.exp || (c.exp == next.exp && c.id < next.id)) {
-				next = c
+			consider := func(t int64, mem string) {
+				if t <= m.now && (next == nil || t < at || (t == at && mem < member)) {
+					next, at, member = c, t, mem
+				}
+			}
+			if c.state == Reserved {
+				consider(c.exp, c.id)
+			}
+			if c.excluded != "" && c.xu > 0 {
+				consider(c.xu, "x|"+c.id)
+			}
+			if c.state == Waiting && c.pref != "" {
+				consider(c.pu, "p|"+c.id)
 			}
 		}
 		if next == nil {
 			return
 		}
-		m.miss(next, TimedOut)
+		switch member[:min(2, len(member))] {
+		case "x|":
+			next.excluded, next.xu = "", 0
+			m.route(next)
+		case "p|":
+			m.putWaiting(next)
+			m.route(next)
+		default:
+			m.miss(next, TimedOut)
+		}
 	}
 }
 
@@ -315,7 +407,8 @@ func (m *model) ConfigureQueue(q Queue, now time.Time) (Changes, error) {
 	}
 	var cs []*mContact
 	for _, c := range m.contacts {
-		if c.queue == q.ID && c.state == Waiting {
+		// (Those waiting for their preferred agent stay so.)
+		if c.queue == q.ID && c.state == Waiting && c.pref == "" {
 			m.putWaiting(c)
 			cs = append(cs, c)
 		}
@@ -368,6 +461,10 @@ func (m *model) SetStatus(id string, st Status, now time.Time) (Changes, error) 
 	case a == nil:
 		return m.changes(), refusal("unknown_agent")
 	case st == a.status:
+		return m.changes(), nil
+	}
+	a.why = ""
+	switch {
 	case st == Available:
 		a.status, a.misses, a.idle = st, 0, m.now
 		m.pull(a)
@@ -377,6 +474,21 @@ func (m *model) SetStatus(id string, st Status, now time.Time) (Changes, error) 
 		}
 	default:
 		a.status = st
+	}
+	if st == Offline {
+		var cs []*mContact
+		for _, c := range m.contacts {
+			if c.state == Waiting && c.pref == id {
+				cs = append(cs, c)
+			}
+		}
+		slices.SortFunc(cs, func(x, y *mContact) int { return cmp.Compare(x.id, y.id) })
+		for _, c := range cs {
+			m.putWaiting(c)
+		}
+		for _, c := range cs {
+			m.route(c)
+		}
 	}
 	return m.changes(), nil
 }
@@ -399,6 +511,18 @@ func (m *model) Enqueue(c Contact, now time.Time) (Changes, error) {
 	}
 	mc := &mContact{id: c.ID, queue: c.Queue, channel: c.Channel, priority: c.Priority, enq: enq.UnixMilli()}
 	m.contacts[c.ID] = mc
+	if pu := mc.enq + q.PreferredFor.Milliseconds(); c.PreferredAgent != "" && q.PreferredFor > 0 && pu > m.now {
+		if y := m.agents[c.PreferredAgent]; y != nil && y.status != Offline {
+			if y.free(c.Channel) {
+				mc.state = Waiting // offer sets the rest
+				m.offer(mc, y)
+			} else {
+				mc.pkey, _ = m.rank(mc)
+				mc.state, mc.pref, mc.pu = Waiting, y.id, pu
+			}
+			return m.changes(), nil
+		}
+	}
 	m.putWaiting(mc)
 	m.route(mc)
 	return m.changes(), nil
@@ -483,9 +607,13 @@ func (m *model) Transfer(id string, to Target, now time.Time) (Changes, error) {
 		if c.state != Waiting {
 			from = c.agent
 			m.release(c)
-			c.excluded = from
 		}
 		c.queue = to.Queue
+		if from != "" {
+			m.exclude(c, from)
+		} else if xu := m.now + q.ReofferAfter.Milliseconds(); c.excluded != "" && c.xu > 0 && xu < c.xu {
+			c.xu = xu // a running block is cut to the new queue's re-offer time
+		}
 		m.putWaiting(c)
 		m.ev(Event{Kind: Transferred, Contact: id, Agent: from, Queue: to.Queue})
 		m.route(c)
@@ -541,13 +669,20 @@ func (m *model) Snapshot() Snapshot {
 		}
 		slices.Sort(held)
 		s.Agents = append(s.Agents, AgentState{ID: a.id, Status: a.status, IdleSince: time.UnixMilli(a.idle),
-			Misses: a.misses, Capacity: maps(a.capacity), Load: load, Holding: held})
+			Misses: a.misses, Capacity: maps(a.capacity), Load: load, Holding: held, AwayReason: a.why})
 	}
 	for _, c := range m.contacts {
 		cs := ContactState{ID: c.id, Queue: c.queue, Channel: c.channel, Status: c.state, Agent: c.agent,
-			Priority: c.priority, EnqueuedAt: time.UnixMilli(c.enq), Relaxed: c.relaxed, Excluded: c.excluded}
+			Priority: c.priority, EnqueuedAt: time.UnixMilli(c.enq), Relaxed: c.relaxed, Excluded: c.excluded,
+			Step: c.step, Preferred: c.pref}
+		if c.pref != "" {
+			cs.PreferredUntil = time.UnixMilli(c.pu)
+		}
 		if c.state == Reserved {
 			cs.ExpiresAt = time.UnixMilli(c.exp)
+		}
+		if c.excluded != "" {
+			cs.ExcludedUntil = time.UnixMilli(c.xu)
 		}
 		s.Contacts = append(s.Contacts, cs)
 	}

@@ -16,8 +16,16 @@
 // Rules:
 //   - An agent is eligible for a contact when it is available, has room on
 //     the contact's channel and meets every skill minimum of the queue; once
-//     the contact has waited the queue's RelaxAfter, any available agent
-//     with room on the channel is (agents meeting the skills still first).
+//     the contact has waited a skill step's After, the minimums are capped
+//     at the step's MinLevel (tiers: the agents meeting the full minimums
+//     are offered first, then those of the first step, and so on); once it
+//     has waited the queue's RelaxAfter (the step to level 0), any
+//     available agent with room on the channel is (after those tiers).
+//   - Preferred agent: a contact naming one (the agent that last handled
+//     the customer) is offered only to that agent until it has waited the
+//     queue's PreferredFor, if the agent is known and not offline (going
+//     offline ends the wait); the agent needs room on the channel, not the
+//     skills. Then, or once that agent misses it, it goes to the queue.
 //   - Effective priority ages: a contact is ahead of another when
 //     enqueued_at - (queue priority + contact priority) * AgeingStep is
 //     smaller, i.e. one priority point is worth AgeingStep of waiting; ties
@@ -25,14 +33,22 @@
 //   - A contact gets the agent its queue's strategy ranks first among the
 //     eligible ones (see Strategy); an agent with room gets the best
 //     waiting contact it is eligible for, across queues and channels.
-//   - Never to the agent that missed the contact last (rejected or let the
-//     offer time out), nor, after a transfer to a queue, to the agent that
-//     held it.
+//   - Re-offer: after a reject or a lapsed offer the contact goes to
+//     another eligible agent first; the agent that missed it (or, after a
+//     transfer to a queue, the agent that held it) is blocked from it for
+//     the queue's ReofferAfter (a transfer to a queue cuts a running block
+//     to that queue's ReofferAfter), and once the block ends (at the first call
+//     from then on: Tick every second) the contact is routed again, to
+//     that agent too. So a contact whose only eligible agent missed it is
+//     offered to it again, never stranded (liveness_test.go checks it).
+//   - An agent that misses MaxMisses offers in a row is set away (a
+//     SetAway event with Reason MissedOffers and the count).
 //   - Idle-since is the last time the agent became available, was offered a
 //     contact, or its load went back to zero.
 package routing
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -106,7 +122,30 @@ type Queue struct {
 	// MaxMisses sets an agent away after this many rejects or timeouts in
 	// a row (an accept resets the count); 0 never does.
 	MaxMisses int
+	// ReofferAfter is how long the agent that missed a contact is not
+	// offered it again (0: from the next call on); others go first.
+	ReofferAfter time.Duration
+	// Steps widen the skill requirements with the wait, in order of After
+	// with falling MinLevel; a step to MinLevel 0 is RelaxAfter (give one
+	// or the other).
+	Steps []SkillStep
+	// PreferredFor is how long a contact with a preferred agent waits for
+	// that agent only; 0 never does.
+	PreferredFor time.Duration
 }
+
+// SkillStep caps every skill minimum of the queue at MinLevel (0: none
+// required) for a contact that has waited After.
+type SkillStep struct {
+	After    time.Duration `json:"after"`
+	MinLevel int           `json:"min_level"`
+}
+
+// MaxSkillSteps bounds Queue.Steps.
+const MaxSkillSteps = 10
+
+// MaxReofferAfter bounds Queue.ReofferAfter.
+const MaxReofferAfter = time.Hour
 
 // Agent is an agent's routing profile.
 type Agent struct {
@@ -126,6 +165,9 @@ type Contact struct {
 	// EnqueuedAt defaults to now; set it for a contact that already waited
 	// elsewhere (an IVR menu), as its wait counts towards ageing.
 	EnqueuedAt time.Time
+	// PreferredAgent is offered the contact first, for the queue's
+	// PreferredFor ("" none).
+	PreferredAgent string
 }
 
 // Target is where a contact is transferred: a queue or a named agent.
@@ -233,7 +275,55 @@ func (q Queue) normalize() (Queue, error) {
 	if q.MaxMisses < 0 || q.MaxMisses > 1000 {
 		return q, invalid("invalid_max_misses", "max_misses must be between 0 and 1000.")
 	}
+	if q.ReofferAfter < 0 || q.ReofferAfter > MaxReofferAfter {
+		return q, invalid("invalid_reoffer_after", "reoffer_after must be between 0 and an hour.")
+	}
+	if q.PreferredFor < 0 || q.PreferredFor > time.Hour {
+		return q, invalid("invalid_preferred_agent", "preferred_agent must be between 0 and an hour.")
+	}
+	return q.normalizeSteps()
+}
+
+// normalizeSteps checks the skill steps and splits them into RelaxAfter
+// (the step to level 0) and Steps (those above), in order.
+func (q Queue) normalizeSteps() (Queue, error) {
+	steps := slices.Clone(q.Steps)
+	if q.RelaxAfter > 0 {
+		if slices.ContainsFunc(steps, func(s SkillStep) bool { return s.MinLevel == 0 }) {
+			return q, invalid("invalid_skill_steps", "Give relax_after or a skill step to level 0, not both.")
+		}
+		steps = append(steps, SkillStep{After: q.RelaxAfter})
+	}
+	slices.SortStableFunc(steps, func(a, b SkillStep) int { return cmp.Compare(a.After, b.After) })
+	if len(steps) > MaxSkillSteps {
+		return q, invalid("invalid_skill_steps", "At most %d skill steps.", MaxSkillSteps)
+	}
+	q.RelaxAfter, q.Steps = 0, nil
+	for i, s := range steps {
+		if s.After < time.Millisecond || s.After > 365*24*time.Hour || s.MinLevel < 0 || s.MinLevel > 9 {
+			return q, invalid("invalid_skill_steps", "A skill step comes after 1 ms to a year, to a level from 0 to 9.")
+		}
+		if i > 0 && (s.After == steps[i-1].After || s.MinLevel >= steps[i-1].MinLevel) {
+			return q, invalid("invalid_skill_steps", "Skill steps come one after the other, each to a lower level.")
+		}
+		if s.MinLevel == 0 {
+			q.RelaxAfter = s.After
+		} else {
+			q.Steps = append(q.Steps, s)
+		}
+	}
 	return q, nil
+}
+
+func encodeSteps(steps []SkillStep) string {
+	var b strings.Builder
+	for i, s := range steps {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d=%d", s.After.Milliseconds(), s.MinLevel)
+	}
+	return b.String()
 }
 
 func (a Agent) check() error {

@@ -286,3 +286,239 @@ func TestAccept_OnlyTheReservedAgentBeforeTimeout(t *testing.T) {
 		t.Errorf("changes with the refusal: %v, want c1→a2", got)
 	}
 }
+
+// TestReoffer_SameAgentAfterTheBlock: a contact whose only eligible agent
+// rejected it, or let it time out, is offered to that agent again once
+// the queue's re-offer time has passed since the miss (by the tick), not
+// before; with a second agent available, the second gets it first.
+func TestReoffer_SameAgentAfterTheBlock(t *testing.T) {
+	for _, how := range []string{"reject", "timeout"} {
+		t.Run(how, func(t *testing.T) {
+			f := newFixture(t)
+			f.queue(Queue{ID: "q", Channels: []Channel{Chat}, OfferTimeout: 5 * time.Second, ReofferAfter: 10 * time.Second})
+			f.agent("a1", nil, map[Channel]int{Chat: 1})
+			f.enqueue(Contact{ID: "c1", Queue: "q", Channel: Chat}) // → a1
+			missed := time.Duration(0)
+			if how == "reject" {
+				if got := offeredTo(f.must(f.e.Reject(f.ctx, f.tenant, "c1", "a1", f.now))); len(got) != 0 {
+					t.Fatalf("offers after the reject %v, want none (a1 is blocked)", got)
+				}
+			} else {
+				missed = 5 * time.Second
+				ch := f.must(f.e.Tick(f.ctx, f.tenant, f.at(missed).now))
+				if len(ch.Requeued()) != 1 || ch.Requeued()[0].Reason != TimedOut || len(ch.Offers()) != 0 {
+					t.Fatalf("at the timeout: %+v, want c1 requeued and not offered", ch.Events)
+				}
+			}
+			if c := f.contact("c1"); c.Excluded != "a1" || !c.ExcludedUntil.Equal(f.now.Add(10*time.Second)) {
+				t.Fatalf("c1 excluded %q until %v, want a1 until +10s", c.Excluded, c.ExcludedUntil)
+			}
+			if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(missed+9999*time.Millisecond).now))); len(got) != 0 {
+				t.Fatalf("offered %v before the block ended", got)
+			}
+			got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(missed+10*time.Second).now)))
+			if !slices.Equal(got, []string{"c1→a1"}) {
+				t.Fatalf("offers when the block ended: %v, want c1→a1", got)
+			}
+			if c := f.contact("c1"); c.Excluded != "" {
+				t.Errorf("c1 still excludes %q", c.Excluded)
+			}
+		})
+	}
+	t.Run("another agent first", func(t *testing.T) {
+		f := newFixture(t)
+		f.queue(Queue{ID: "q", Channels: []Channel{Chat}, ReofferAfter: 10 * time.Second})
+		f.agent("a1", nil, map[Channel]int{Chat: 1})
+		f.at(time.Second).agent("a2", nil, map[Channel]int{Chat: 1})
+		f.at(2 * time.Second).enqueue(Contact{ID: "c1", Queue: "q", Channel: Chat}) // → a1, the longest idle
+		if got := offeredTo(f.must(f.e.Reject(f.ctx, f.tenant, "c1", "a1", f.now))); !slices.Equal(got, []string{"c1→a2"}) {
+			t.Fatalf("offers after the reject %v, want c1→a2", got)
+		}
+		// a2 misses too: a1's block was replaced by a2's, so a1 gets it now.
+		if got := offeredTo(f.must(f.e.Reject(f.ctx, f.tenant, "c1", "a2", f.at(3*time.Second).now))); !slices.Equal(got, []string{"c1→a1"}) {
+			t.Fatalf("offers after the second reject %v, want c1→a1", got)
+		}
+	})
+	t.Run("zero: at the next call", func(t *testing.T) {
+		f := newFixture(t)
+		f.queue(Queue{ID: "q", Channels: []Channel{Chat}})
+		f.agent("a1", nil, map[Channel]int{Chat: 1})
+		f.enqueue(Contact{ID: "c1", Queue: "q", Channel: Chat})
+		if got := offeredTo(f.must(f.e.Reject(f.ctx, f.tenant, "c1", "a1", f.now))); len(got) != 0 {
+			t.Fatalf("offers in the reject's own call %v, want none", got)
+		}
+		if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.now))); !slices.Equal(got, []string{"c1→a1"}) {
+			t.Fatalf("offers at the next call %v, want c1→a1", got)
+		}
+	})
+}
+
+// TestMaxMisses_SaysWhy: the away event names the rule and the count,
+// and the agent's state keeps the reason until its status changes.
+func TestMaxMisses_SaysWhy(t *testing.T) {
+	f := newFixture(t)
+	f.queue(Queue{ID: "q", Channels: []Channel{Chat}, MaxMisses: 2})
+	f.agent("a1", nil, map[Channel]int{Chat: 1})
+	f.enqueue(Contact{ID: "c1", Queue: "q", Channel: Chat})
+	f.must(f.e.Reject(f.ctx, f.tenant, "c1", "a1", f.now))
+	ch := f.must(f.e.Tick(f.ctx, f.tenant, f.now)) // block of 0 s: offered again
+	if got := offeredTo(ch); !slices.Equal(got, []string{"c1→a1"}) {
+		t.Fatalf("re-offer %v", got)
+	}
+	ch = f.must(f.e.Reject(f.ctx, f.tenant, "c1", "a1", f.now))
+	var away []Event
+	for _, e := range ch.Events {
+		if e.Kind == SetAway {
+			away = append(away, e)
+		}
+	}
+	if len(away) != 1 || away[0].Agent != "a1" || away[0].Reason != MissedOffers || away[0].Misses != 2 {
+		t.Fatalf("away events %+v, want a1 missed_offers 2", away)
+	}
+	agentState := func() AgentState {
+		s, err := f.e.Snapshot(f.ctx, f.tenant)
+		if err != nil || len(s.Agents) != 1 {
+			t.Fatalf("snapshot %+v, %v", s, err)
+		}
+		return s.Agents[0]
+	}
+	if a := agentState(); a.Status != Away || a.AwayReason != MissedOffers || a.Misses != 2 {
+		t.Fatalf("agent %+v, want away for missed offers", a)
+	}
+	f.status("a1", Available)
+	if a := agentState(); a.AwayReason != "" || a.Misses != 0 {
+		t.Errorf("after becoming available: %+v", a)
+	}
+}
+
+// TestSkillSteps_WidenInTiers: a contact needing German 8 is offered
+// to no one below that level at first, after 10 s to agents with at least
+// 5, after 20 s to any agent with room; agents meeting the full
+// requirement always come first, whatever the strategy ranks.
+func TestSkillSteps_WidenInTiers(t *testing.T) {
+	q := Queue{ID: "de", Channels: []Channel{Chat}, Skills: map[string]int{"de": 8},
+		Steps: []SkillStep{{After: 10 * time.Second, MinLevel: 5}, {After: 20 * time.Second, MinLevel: 0}}}
+	f := newFixture(t)
+	f.queue(q)
+	f.agent("de5", map[string]int{"de": 5}, map[Channel]int{Chat: 1})
+	f.agent("en", map[string]int{"en": 9}, map[Channel]int{Chat: 1})
+	if got := offeredTo(f.enqueue(Contact{ID: "c1", Queue: "de", Channel: Chat})); len(got) != 0 {
+		t.Fatalf("offered %v at once", got)
+	}
+	if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(9999*time.Millisecond).now))); len(got) != 0 {
+		t.Fatalf("offered %v before the first step", got)
+	}
+	if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(10*time.Second).now))); !slices.Equal(got, []string{"c1→de5"}) {
+		t.Fatalf("offers at the first step %v, want c1→de5", got)
+	}
+	// c2 waited 12 s already (an IVR): at the first step, de5 is full and
+	// "en" does not qualify before the step to 0, at 18 s.
+	f.enqueue(Contact{ID: "c2", Queue: "de", Channel: Chat, EnqueuedAt: f.now.Add(-12 * time.Second)})
+	if c := f.contact("c2"); c.Status != Waiting || c.Step != 1 || c.Relaxed {
+		t.Fatalf("c2 %+v, want waiting at step 1", c)
+	}
+	if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(17999*time.Millisecond).now))); len(got) != 0 {
+		t.Fatalf("offered %v before the step to 0", got)
+	}
+	if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(18*time.Second).now))); !slices.Equal(got, []string{"c2→en"}) {
+		t.Fatalf("offers at the step to 0 %v, want c2→en", got)
+	}
+
+	// Tiers: de5 is the longest idle, but de9 meets the full requirement.
+	f = newFixture(t)
+	f.queue(q)
+	f.agent("de5", map[string]int{"de": 5}, map[Channel]int{Chat: 1})
+	f.at(time.Second).agent("de9", map[string]int{"de": 9}, map[Channel]int{Chat: 1})
+	got := offeredTo(f.at(2 * time.Second).enqueue(Contact{ID: "c3", Queue: "de", Channel: Chat, EnqueuedAt: f.now.Add(-15 * time.Second)}))
+	if !slices.Equal(got, []string{"c3→de9"}) {
+		t.Fatalf("offers %v, want c3→de9 (the full tier first)", got)
+	}
+}
+
+// TestSkillSteps_RelaxAfterIsTheStepToZero: relax_after and a step to
+// level 0 are the same rule; both at once, or steps out of order, are
+// refused.
+func TestSkillSteps_RelaxAfterIsTheStepToZero(t *testing.T) {
+	a, err := Queue{ID: "q", Channels: []Channel{Chat}, RelaxAfter: 30 * time.Second}.normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Queue{ID: "q", Channels: []Channel{Chat}, Steps: []SkillStep{{After: 30 * time.Second}}}.normalize()
+	if err != nil || a.RelaxAfter != b.RelaxAfter || len(b.Steps) != 0 {
+		t.Fatalf("relax_after %+v, step to 0 %+v, %v", a, b, err)
+	}
+	for _, bad := range []Queue{
+		{RelaxAfter: 30 * time.Second, Steps: []SkillStep{{After: 40 * time.Second}}},
+		{Steps: []SkillStep{{After: 10 * time.Second, MinLevel: 3}, {After: 20 * time.Second, MinLevel: 5}}},
+		{Steps: []SkillStep{{After: 10 * time.Second, MinLevel: 3}, {After: 10 * time.Second, MinLevel: 2}}},
+		{Steps: []SkillStep{{After: 10 * time.Second, MinLevel: 0}, {After: 20 * time.Second, MinLevel: 2}}},
+		{Steps: []SkillStep{{After: 0, MinLevel: 2}}},
+		{Steps: []SkillStep{{After: time.Second, MinLevel: 10}}},
+		{RelaxAfter: 5 * time.Second, Steps: []SkillStep{{After: 10 * time.Second, MinLevel: 2}}},
+	} {
+		bad.ID, bad.Channels = "q", []Channel{Chat}
+		_, err := bad.normalize()
+		wantCode(t, err, "invalid_skill_steps")
+	}
+}
+
+// TestPreferredAgent_FirstThenTheQueue: a returning customer's contact
+// waits for the agent who last handled them (busy now) for the queue's
+// preferred window while another agent is idle, is taken by that agent as
+// soon as it has room, and otherwise goes to the queue when the window
+// ends; a preferred agent that is offline is not waited for, and one
+// going offline ends the wait.
+func TestPreferredAgent_FirstThenTheQueue(t *testing.T) {
+	setUp := func(t *testing.T) *fixture {
+		f := newFixture(t)
+		f.queue(Queue{ID: "q", Channels: []Channel{Chat}, PreferredFor: 15 * time.Second})
+		f.agent("pat", nil, map[Channel]int{Chat: 1})
+		f.at(time.Second).agent("other", nil, map[Channel]int{Chat: 1})
+		f.enqueue(Contact{ID: "busy", Queue: "q", Channel: Chat}) // → pat, the longest idle
+		if _, _, err := f.e.Accept(f.ctx, f.tenant, "busy", "pat", f.now); err != nil {
+			t.Fatal(err)
+		}
+		if got := offeredTo(f.at(2 * time.Second).enqueue(Contact{ID: "c1", Queue: "q", Channel: Chat, PreferredAgent: "pat"})); len(got) != 0 {
+			t.Fatalf("offered %v, want c1 waiting for pat", got)
+		}
+		if c := f.contact("c1"); c.Preferred != "pat" || !c.PreferredUntil.Equal(f.at(17*time.Second).now) {
+			t.Fatalf("c1 %+v", c)
+		}
+		return f
+	}
+	t.Run("taken by the preferred agent", func(t *testing.T) {
+		f := setUp(t)
+		ch := f.must(f.e.Finish(f.ctx, f.tenant, "busy", "pat", f.at(5*time.Second).now))
+		if got := offeredTo(ch); !slices.Equal(got, []string{"c1→pat"}) {
+			t.Fatalf("offers when pat is free %v, want c1→pat", got)
+		}
+	})
+	t.Run("to the queue after the window", func(t *testing.T) {
+		f := setUp(t)
+		if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(16999*time.Millisecond).now))); len(got) != 0 {
+			t.Fatalf("offered %v within the window", got)
+		}
+		if got := offeredTo(f.must(f.e.Tick(f.ctx, f.tenant, f.at(17*time.Second).now))); !slices.Equal(got, []string{"c1→other"}) {
+			t.Fatalf("offers at the window's end %v, want c1→other", got)
+		}
+	})
+	t.Run("preferred agent goes offline", func(t *testing.T) {
+		f := setUp(t)
+		if got := offeredTo(f.at(3*time.Second).status("pat", Offline)); !slices.Equal(got, []string{"c1→other"}) {
+			t.Fatalf("offers when pat went offline %v, want c1→other", got)
+		}
+		got := offeredTo(f.enqueue(Contact{ID: "c2", Queue: "q", Channel: Chat, PreferredAgent: "pat"}))
+		if len(got) != 0 || f.contact("c2").Preferred != "" {
+			t.Fatalf("c2 for an offline preferred agent: offers %v, %+v; want waiting in the queue", got, f.contact("c2"))
+		}
+	})
+	t.Run("the preferred agent misses it", func(t *testing.T) {
+		f := setUp(t)
+		f.must(f.e.Finish(f.ctx, f.tenant, "busy", "pat", f.at(5*time.Second).now)) // c1 → pat
+		f.must(f.e.SetStatus(f.ctx, f.tenant, "other", Available, f.now))
+		ch := f.must(f.e.Reject(f.ctx, f.tenant, "c1", "pat", f.now))
+		if got := offeredTo(ch); !slices.Equal(got, []string{"c1→other"}) {
+			t.Fatalf("offers after pat's reject %v, want c1→other", got)
+		}
+	})
+}

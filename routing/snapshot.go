@@ -33,6 +33,9 @@ type AgentState struct {
 	// Holding are the contacts offered or assigned to the agent, by id, as
 	// the agent's own record has them.
 	Holding []string
+	// AwayReason is MissedOffers while the agent is away because it missed
+	// Misses offers in a row; "" otherwise.
+	AwayReason Reason
 }
 
 // ContactState is one live contact's routing state.
@@ -47,8 +50,15 @@ type ContactState struct {
 	EnqueuedAt time.Time
 	// Relaxed: waited past the queue's RelaxAfter.
 	Relaxed bool
-	// Excluded is the agent the contact is not offered to next.
-	Excluded string
+	// Step is how many of the queue's skill steps its wait reached.
+	Step int
+	// Preferred is the agent the contact waits for until PreferredUntil.
+	Preferred      string
+	PreferredUntil time.Time
+	// Excluded is the agent the contact is not offered to until
+	// ExcludedUntil (the re-offer block).
+	Excluded      string
+	ExcludedUntil time.Time
 }
 
 // Snapshot is a tenant's whole routing state at one moment, agents and
@@ -74,15 +84,28 @@ func (e *Engine) Snapshot(ctx context.Context, tenant uuid.UUID) (Snapshot, erro
 		}
 		switch str(f[0]) {
 		case "a":
-			s.Agents = append(s.Agents, AgentState{ID: str(f[1]), Status: Status(str(f[2])),
+			a := AgentState{ID: str(f[1]), Status: Status(str(f[2])),
 				IdleSince: time.UnixMilli(num(f[3])), Misses: int(num(f[4])),
-				Capacity: decodeCounts(str(f[5])), Load: decodeCounts(str(f[6])), Holding: decodeIDs(str(f[7]))})
+				Capacity: decodeCounts(str(f[5])), Load: decodeCounts(str(f[6])), Holding: decodeIDs(str(f[7]))}
+			if len(f) > 8 {
+				a.AwayReason = Reason(str(f[8]))
+			}
+			s.Agents = append(s.Agents, a)
 		case "c":
 			if len(f) < 11 {
 				return Snapshot{}, fmt.Errorf("routing snapshot: bad contact %v", f)
 			}
 			c := ContactState{ID: str(f[1]), Queue: str(f[2]), Channel: Channel(str(f[3])), Agent: str(f[5]),
 				Priority: int(num(f[8])), EnqueuedAt: time.UnixMilli(num(f[9])), Relaxed: num(f[10]) == 1, Excluded: str(f[7])}
+			if c.Excluded != "" && len(f) > 11 {
+				c.ExcludedUntil = time.UnixMilli(num(f[11]))
+			}
+			if len(f) > 14 {
+				c.Step, c.Preferred = int(num(f[12])), str(f[13])
+				if c.Preferred != "" {
+					c.PreferredUntil = time.UnixMilli(num(f[14]))
+				}
+			}
 			switch str(f[4]) {
 			case "w":
 				c.Status = Waiting

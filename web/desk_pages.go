@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,15 +21,28 @@ func hasDesk(r cic.Role) bool {
 
 var errNoDesk = cic.Codef(cic.EFORBIDDEN, "forbidden", "Only agents, supervisors, admins and owners have a desk.")
 
+// deskAwayText is the desk's notice when routing set the agent away for
+// missed offers, and its button, by language.
+var deskAwayText = map[string][2]string{
+	"en": {"You were set to away after {n} missed offers.", "Become available"},
+	"de": {"Sie wurden nach {n} verpassten Angeboten auf abwesend gesetzt.", "Wieder verfügbar werden"},
+}
+
 // deskStatuses are what the desk's status selector offers.
 var deskStatuses = []string{"available", "away", "offline"}
 
 type deskPageData struct {
-	Statuses     []string
-	Status       string
-	Dispositions []setup.Disposition
-	Queues       []contacts.Target
-	Agents       []contacts.Target
+	Statuses []string
+	Status   string
+	// Away explains an away set by the miss rule (Misses in a row) in the
+	// page's language; AwayText has {n} for the count.
+	StatusReason         string
+	Misses               int
+	AwayText, AwayButton string
+	AwayNow              string
+	Dispositions         []setup.Disposition
+	Queues               []contacts.Target
+	Agents               []contacts.Target
 	// Seated: the session holds a seat, which going available needs.
 	Seated bool
 	// Refresh is how often (s) the page reads its state without an event.
@@ -42,9 +56,15 @@ func (s *Server) deskPage(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	d := deskPageData{Statuses: deskStatuses, Refresh: 15}
-	var err error
-	if d.Status, err = s.cfg.Contacts.StatusOf(ctx, p.TenantID, p.UserID); err != nil {
+	st, err := s.cfg.Contacts.StatusDetail(ctx, p.TenantID, p.UserID)
+	if err != nil {
 		return err
+	}
+	d.Status, d.StatusReason, d.Misses = st.Status, st.Reason, st.Misses
+	t := deskAwayText[pageLang(c)]
+	d.AwayText, d.AwayButton = t[0], t[1]
+	if d.StatusReason == "missed_offers" {
+		d.AwayNow = strings.ReplaceAll(d.AwayText, "{n}", strconv.Itoa(d.Misses))
 	}
 	if d.Dispositions, err = s.cfg.Setup.ListDispositions(ctx, p.Actor); err != nil {
 		return err
@@ -68,11 +88,15 @@ type deskContact struct {
 // deskStateAnswer is GET /desk/state: the caller's routing status, the
 // contacts offered to them (ringing) and those they handle.
 type deskStateAnswer struct {
-	Now     time.Time            `json:"now"`
-	Status  string               `json:"status"`
-	Offered []contacts.Contact   `json:"offered"`
-	Active  []deskContact        `json:"active"`
-	Queues  map[uuid.UUID]string `json:"queues"`
+	Now    time.Time `json:"now"`
+	Status string    `json:"status"`
+	// StatusReason is "missed_offers" when routing set the agent away
+	// after MissedOffers missed offers in a row.
+	StatusReason string               `json:"status_reason,omitempty"`
+	MissedOffers int                  `json:"missed_offers,omitempty"`
+	Offered      []contacts.Contact   `json:"offered"`
+	Active       []deskContact        `json:"active"`
+	Queues       map[uuid.UUID]string `json:"queues"`
 }
 
 func (s *Server) deskState(c *fiber.Ctx) error {
@@ -82,10 +106,11 @@ func (s *Server) deskState(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	ans := deskStateAnswer{Now: time.Now().UTC(), Offered: []contacts.Contact{}, Active: []deskContact{}, Queues: map[uuid.UUID]string{}}
-	var err error
-	if ans.Status, err = s.cfg.Contacts.StatusOf(ctx, p.TenantID, p.UserID); err != nil {
+	st, err := s.cfg.Contacts.StatusDetail(ctx, p.TenantID, p.UserID)
+	if err != nil {
 		return jsonError(c, err)
 	}
+	ans.Status, ans.StatusReason, ans.MissedOffers = st.Status, st.Reason, st.Misses
 	mine, err := s.cfg.Contacts.Mine(ctx, p)
 	if err != nil {
 		return jsonError(c, err)

@@ -57,6 +57,8 @@ type routingQueueView struct {
 	CalendarOptions []calendarOption
 	CalendarT       map[string]string
 	CalendarName    string
+	// Steps is the skill steps as the form shows them: "30:5 60:3".
+	Steps string
 }
 
 type dayField struct {
@@ -139,7 +141,7 @@ func (s *Server) renderRouting(c *fiber.Ctx, d pageData, err error) error {
 		byUser[p.UserID] = p
 	}
 	data := routingPageData{Skills: skills, Dispositions: disps, Timezones: commonTimezones,
-		NewQueue: queueView(setup.Queue{Channels: []string{"chat"}}, skills, queues)}
+		NewQueue: queueView(setup.Queue{Channels: []string{"chat"}, ReofferAfter: 10}, skills, queues)}
 	for _, q := range queues {
 		data.Queues = append(data.Queues, queueView(q, skills, queues))
 	}
@@ -174,7 +176,8 @@ func (s *Server) renderRouting(c *fiber.Ctx, d pageData, err error) error {
 }
 
 func queueView(q setup.Queue, skills []setup.Skill, queues []setup.Queue) routingQueueView {
-	v := routingQueueView{Queue: q, Strategies: setup.Strategies, AlwaysOpen: q.Hours == nil, HoursSummary: hoursSummary(q.Hours)}
+	v := routingQueueView{Queue: q, Strategies: setup.Strategies, AlwaysOpen: q.Hours == nil, HoursSummary: hoursSummary(q.Hours),
+		Steps: formatSteps(q.SkillSteps)}
 	for _, d := range formDays {
 		f := dayField{Key: d.Key, Label: d.Label}
 		if q.Hours != nil {
@@ -278,6 +281,30 @@ func formInt(c *fiber.Ctx, name string) (*int, error) {
 	return &n, nil
 }
 
+// parseSteps reads the skill steps field, "after_seconds:min_level" pairs
+// separated by spaces or commas ("30:5 60:3"); empty is none.
+func parseSteps(v string) ([]setup.SkillStep, error) {
+	steps := []setup.SkillStep{}
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == ';' }) {
+		a, l, ok := strings.Cut(f, ":")
+		after, err1 := strconv.Atoi(a)
+		level, err2 := strconv.Atoi(l)
+		if !ok || err1 != nil || err2 != nil || len(steps) >= setup.MaxSkillSteps {
+			return nil, cic.Codef(cic.EINVALID, "invalid_skill_steps", "Skill steps are up to %d pairs seconds:level, e.g. 30:5 60:3.", setup.MaxSkillSteps)
+		}
+		steps = append(steps, setup.SkillStep{AfterSeconds: after, MinLevel: level})
+	}
+	return steps, nil
+}
+
+func formatSteps(steps []setup.SkillStep) string {
+	parts := make([]string, len(steps))
+	for i, st := range steps {
+		parts[i] = strconv.Itoa(st.AfterSeconds) + ":" + strconv.Itoa(st.MinLevel)
+	}
+	return strings.Join(parts, " ")
+}
+
 // hoursForm reads the business hours fields: nil (always open) when
 // "always open" is ticked or nothing is filled in; otherwise the setup
 // validates what was typed, a day with neither time being closed.
@@ -315,7 +342,8 @@ func (s *Server) queueForm(c *fiber.Ctx, a tenant.Actor, update bool) (setup.Que
 		name string
 		dst  **int
 	}{{"priority", &in.Priority}, {"sl_percent", &in.SLPercent}, {"sl_seconds", &in.SLSeconds},
-		{"offer_timeout_seconds", &in.OfferTimeout}, {"max_misses", &in.MaxMisses}, {"relax_after_seconds", &in.RelaxAfter}} {
+		{"offer_timeout_seconds", &in.OfferTimeout}, {"max_misses", &in.MaxMisses}, {"relax_after_seconds", &in.RelaxAfter},
+		{"reoffer_after_seconds", &in.ReofferAfter}, {"preferred_agent_seconds", &in.PreferredAgent}} {
 		if *f.dst, err = formInt(c, f.name); err != nil {
 			return in, err
 		}
@@ -324,6 +352,9 @@ func (s *Server) queueForm(c *fiber.Ctx, a tenant.Actor, update bool) (setup.Que
 		return in, err
 	}
 	if in.AnnounceEvery, err = formInt(c, "announce_every_seconds"); err != nil {
+		return in, err
+	}
+	if in.SkillSteps, err = parseSteps(c.FormValue("skill_steps")); err != nil {
 		return in, err
 	}
 	if v := c.FormValue("overflow_queue_id"); v != "" {

@@ -76,9 +76,24 @@ func (s *Service) History(ctx context.Context, p tenant.Principal, contactID uui
 // StatusOf is the agent's routing status ("offline" when the engine does
 // not know them).
 func (s *Service) StatusOf(ctx context.Context, tenantID, userID uuid.UUID) (string, error) {
+	st, err := s.StatusDetail(ctx, tenantID, userID)
+	return st.Status, err
+}
+
+// AgentStatus is an agent's routing status and why the engine set it:
+// Reason "missed_offers" when it set the agent away after Misses missed
+// offers in a row (until the agent changes status).
+type AgentStatus struct {
+	Status string
+	Reason string
+	Misses int
+}
+
+// StatusDetail is the agent's routing status with its reason.
+func (s *Service) StatusDetail(ctx context.Context, tenantID, userID uuid.UUID) (AgentStatus, error) {
 	snap, err := s.Engine.Snapshot(ctx, tenantID)
 	if err != nil {
-		return "", err
+		return AgentStatus{}, err
 	}
 	id := userID.String()
 	if i, ok := slices.BinarySearchFunc(snap.Agents, id, func(a routing.AgentState, id string) int {
@@ -90,9 +105,14 @@ func (s *Service) StatusOf(ctx context.Context, tenantID, userID uuid.UUID) (str
 		}
 		return 0
 	}); ok {
-		return string(snap.Agents[i].Status), nil
+		a := snap.Agents[i]
+		st := AgentStatus{Status: string(a.Status), Reason: string(a.AwayReason)}
+		if st.Reason != "" {
+			st.Misses = a.Misses
+		}
+		return st, nil
 	}
-	return string(routing.Offline), nil
+	return AgentStatus{Status: string(routing.Offline)}, nil
 }
 
 // Target is a queue or an agent a contact may be transferred to.

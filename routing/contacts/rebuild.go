@@ -139,6 +139,8 @@ func (s *Service) saveStatus(ctx context.Context, tenantID, userID uuid.UUID, st
 type origin struct {
 	Priority   int       `json:"priority"`
 	EnqueuedAt time.Time `json:"enqueued_at"`
+	// Preferred is the agent the contact waits for first ("" none).
+	Preferred string `json:"-"`
 }
 
 // lost is a contact of the record the engine does not hold.

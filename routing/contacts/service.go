@@ -64,7 +64,11 @@ func engineChannel(ch string) routing.Channel {
 // EngineQueue is a queue's routing configuration as the engine takes it.
 func EngineQueue(q setup.Queue) routing.Queue {
 	out := routing.Queue{ID: q.ID.String(), Skills: map[string]int{}, Priority: q.Priority,
-		Strategy: routing.Strategy(q.Strategy), OfferTimeout: time.Duration(q.OfferTimeout) * time.Second, MaxMisses: q.MaxMisses}
+		Strategy: routing.Strategy(q.Strategy), OfferTimeout: time.Duration(q.OfferTimeout) * time.Second, MaxMisses: q.MaxMisses,
+		ReofferAfter: time.Duration(q.ReofferAfter) * time.Second, PreferredFor: time.Duration(q.PreferredAgent) * time.Second}
+	for _, st := range q.SkillSteps {
+		out.Steps = append(out.Steps, routing.SkillStep{After: time.Duration(st.AfterSeconds) * time.Second, MinLevel: st.MinLevel})
+	}
 	for _, ch := range q.Channels {
 		out.Channels = append(out.Channels, engineChannel(ch))
 	}
@@ -111,6 +115,28 @@ type OpenInput struct {
 	// rather than being lost; the channel still answers the closed
 	// message. Live channels (chat, calls) leave it false.
 	AfterHours bool
+
+	// preferred is the agent who last handled the customer, when the
+	// queue waits for them (Open looks it up).
+	preferred string
+}
+
+// lastAgent is the agent who last accepted a contact of the customer
+// ("" none), the preferred agent of their next contact.
+func (s *Service) lastAgent(ctx context.Context, tenantID, customerID uuid.UUID) (string, error) {
+	var agent *uuid.UUID
+	err := s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT agent_id FROM contacts WHERE tenant_id = $1 AND customer_id = $2
+			AND agent_id IS NOT NULL AND accepted_at IS NOT NULL ORDER BY accepted_at DESC, id DESC LIMIT 1`, tenantID, customerID).Scan(&agent)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err != nil || agent == nil {
+		return "", err
+	}
+	return agent.String(), nil
 }
 
 // ErrClosed is returned (wrapped with the queue's message) when the queue
@@ -147,6 +173,11 @@ func (s *Service) Open(ctx context.Context, tenantID uuid.UUID, in OpenInput) (C
 			msg = "We are closed at the moment; please come back during our opening hours."
 		}
 		return Contact{}, fmt.Errorf("%w: %w", ErrClosed, cic.Codef(cic.ECONFLICT, "queue_closed", "%s", msg))
+	}
+	if q.PreferredAgent > 0 && in.CustomerID != nil {
+		if in.preferred, err = s.lastAgent(ctx, tenantID, *in.CustomerID); err != nil {
+			return Contact{}, fmt.Errorf("preferred agent: %w", err)
+		}
 	}
 	if in.ID != uuid.Nil {
 		if c, err := s.get(ctx, tenantID, in.ID); err == nil {
@@ -195,7 +226,7 @@ func (s *Service) Open(ctx context.Context, tenantID uuid.UUID, in OpenInput) (C
 	if err != nil {
 		return Contact{}, err
 	}
-	return s.enqueueOpened(ctx, tenantID, c, q.ID, origin{Priority: in.Priority, EnqueuedAt: now}, ok, now)
+	return s.enqueueOpened(ctx, tenantID, c, q.ID, origin{Priority: in.Priority, EnqueuedAt: now, Preferred: in.preferred}, ok, now)
 }
 
 // reopen answers a retried Open of a contact that exists: as the first
@@ -227,7 +258,7 @@ func (s *Service) enqueueOpened(ctx context.Context, tenantID uuid.UUID, c Conta
 	}
 	ch, err := s.onQueue(ctx, tenantID, q.ID, func() (routing.Changes, error) {
 		return s.Engine.Enqueue(ctx, tenantID, routing.Contact{ID: id.String(), Queue: q.ID.String(),
-			Channel: engineChannel(c.Channel), Priority: o.Priority, EnqueuedAt: o.EnqueuedAt}, now)
+			Channel: engineChannel(c.Channel), Priority: o.Priority, EnqueuedAt: o.EnqueuedAt, PreferredAgent: o.Preferred}, now)
 	})
 	if e, isErr := cic.AsError(err); isErr && e.Code == "contact_exists" {
 		return s.get(ctx, tenantID, id)

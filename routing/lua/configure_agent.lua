@@ -11,7 +11,7 @@ register('configure_agent', function()
     for ch in pairs(x.cap) do old[#old + 1] = 'c:' .. ch end
     if #old > 0 then redis.call('HDEL', P .. 'a:' .. id, unpack(old)) end
   else
-    x = {id = id, cap = {}, ld = {}, mem = {}, held = {}, idle = NOW, miss = 0, st = 'offline', ix = {}}
+    x = {id = id, cap = {}, ld = {}, mem = {}, held = {}, idle = NOW, miss = 0, st = 'offline', ix = {}, why = '', np = 0}
     AC[id] = x
     aset(x, 'st', 'offline', 'idle', NOW, 'miss', 0)
     redis.call('SADD', P .. 'agents', id)

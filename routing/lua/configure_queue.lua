@@ -1,6 +1,8 @@
 -- Create or change a queue. ARGV[3..]: id, channels ("chat,email"),
 -- required skills ("skill=min,..."), priority, relax_after ms (0 never),
--- strategy, offer timeout ms, max misses (0 never).
+-- strategy, offer timeout ms, max misses (0 never), re-offer block ms,
+-- preferred-agent window ms (0 never), skill steps ("after ms=level,...",
+-- in order, levels above 0).
 -- Every agent's membership in the queue is recomputed and its waiting
 -- contacts are refiled (priority and relax time may have changed) and
 -- routed best first, since new requirements may match idle agents.
@@ -14,7 +16,7 @@ register('configure_queue', function()
   -- older version (no ichans) keeps every channel indexed.
   local prev = queue(id)
   local f = {'chans', ARGV[4], 'skills', ARGV[5], 'prio', ARGV[6], 'relax', ARGV[7], 'strat', ARGV[8],
-    'offer', ARGV[9], 'maxm', ARGV[10]}
+    'offer', ARGV[9], 'maxm', ARGV[10], 'reo', ARGV[11], 'pref', ARGV[12], 'steps', ARGV[13]}
   if not prev or prev.ichans then
     local set = {}
     for ch in string.gmatch((prev and prev.ichans or '') .. ',' .. ARGV[4], '[^,]+') do set[ch] = true end
@@ -42,9 +44,12 @@ register('configure_queue', function()
     index(x, true)
   end
   local cs = {}
+  -- Waiting contacts at every step the queue has or had.
+  local zs = {P .. 'w:' .. id, P .. 'r:' .. id}
+  for s = 1, math.max(q.ns, prev and prev.ns or 0) do zs[#zs + 1] = P .. 'w:' .. id .. '|' .. s end
   for _, ch in ipairs(CHANNELS) do
-    for _, pre in ipairs({'w:', 'r:'}) do
-      for _, m in ipairs(redis.call('ZRANGE', P .. pre .. id .. ':' .. ch, 0, -1)) do
+    for _, z in ipairs(zs) do
+      for _, m in ipairs(redis.call('ZRANGE', z .. ':' .. ch, 0, -1)) do
         cs[#cs + 1] = contact(string.sub(m, 17))
       end
     end

@@ -1,5 +1,7 @@
 -- A new contact arrives. ARGV[3..]: contact, queue, channel, priority,
--- enqueued_at ms. It is offered at once when an agent is eligible.
+-- enqueued_at ms, preferred agent ('' none). It is offered at once when an
+-- agent is eligible; with a preferred agent (known, not offline) and the
+-- queue's preferred-agent window not over, only to that agent until then.
 register('enqueue', function()
   advance()
   local id = ARGV[3]
@@ -13,14 +15,27 @@ register('enqueue', function()
   end
   local enq = tonumber(ARGV[7])
   local c = {id = id, q = ARGV[4], ch = ARGV[5], p = tonumber(ARGV[6]), enq = enq,
-    m = string.format('%015d|%s', enq, id), x = '', st = '', ag = '', exp = 0, rlx = 0, rx = 0}
+    m = string.format('%015d|%s', enq, id), x = '', xu = 0, st = '', ag = '', exp = 0, rlx = 0, rx = 0,
+    sk = 0, pa = '', pu = 0}
   CC[id] = c
+  local pa = ARGV[8] or ''
+  if pa ~= '' and q.pref > 0 and enq + q.pref > NOW then
+    local y = agent(pa)
+    if y and y.st ~= 'offline' then
+      cset(c, 'q', c.q, 'ch', c.ch, 'p', c.p, 'enq', enq, 'm', c.m, 'x', '', 'rlx', 0, 'rx', 0, 'sk', 0)
+      if free(y, c.ch) then
+        offer(c, y)
+      else
+        put_preferred(c, y, enq + q.pref)
+      end
+      return ''
+    end
+  end
   -- The common case, an agent free at once, skips filing the contact only
   -- to take it out again: same outcome as put_waiting then route.
-  if q.relax > 0 then c.rlx = enq + q.relax end
-  if c.rlx > 0 and c.rlx <= NOW then c.rx = 1 end
+  c.sk, c.rx, c.rlx = stepstate(c, q)
   local aid = pick(c)
-  cset(c, 'q', c.q, 'ch', c.ch, 'p', c.p, 'enq', enq, 'm', c.m, 'x', '', 'rlx', c.rlx, 'rx', c.rx)
+  cset(c, 'q', c.q, 'ch', c.ch, 'p', c.p, 'enq', enq, 'm', c.m, 'x', '', 'rlx', c.rlx, 'rx', c.rx, 'sk', c.sk)
   if aid then
     offer(c, agent(aid))
   else

@@ -16,31 +16,46 @@
 -- gives the same state (the Go reference model relies on that).
 --
 -- Keys under P:
---   q:<queue>        hash: chans, skills, prio, relax, strat, offer, maxm, rr,
+--   q:<queue>        hash: chans, skills, prio, relax, strat, offer, maxm, rr, reo
+--                    (re-offer block ms), steps ("ms=level,...": the skill
+--                    steps above level 0, relax being the step to 0), pref
+--                    (preferred-agent window ms),
 --                    ichans (the channels the queue serves or ever served:
 --                    those it has agent indexes for)
 --   queues           set of queue ids
---   a:<agent>        hash: st, idle, miss, skills, mem (the queues it qualifies
+--   a:<agent>        hash: st, idle, miss, why ('missed_offers' when the miss
+--                    rule set it away), np (contacts waiting for it as their
+--                    preferred agent), skills, mem (the queues it qualifies
 --                    for), c:<ch> capacity, l:<ch> load, h:<contact> 'o'
 --                    (offered) | 'a' (assigned): the contacts it holds
 --   agents           set of agent ids
---   ax:<agent>       set of contacts this agent missed last (never re-offered to it)
+--   ax:<agent>       set of contacts this agent missed last, not offered to it
+--                    again until the contact's xu (the re-offer block)
 --   i:<queue>:<ch>   zset of agents that qualify for the queue and can take
 --                    one more <ch> contact now, for <ch> in the queue's
 --                    ichans; score per the queue's strategy
+--   i:<queue>|<k>:<ch>  the same for the agents that qualify only from the
+--                    queue's skill step k on (their tier)
 --   pool:<ch>        zset of agents that can take one more <ch> contact now,
 --                    skills ignored (relaxed contacts), score idle-since
---   c:<contact>      hash: q, ch, p, enq, m, st (w|o|a), ag, exp, x, rlx, rx
+--   c:<contact>      hash: q, ch, p, enq, m, st (w|o|a), ag, exp, x, xu, rlx (next
+--                    step or relax due), rx, sk (skill steps reached), pa, pu
+--                    (waiting for its preferred agent pa until pu)
 --   contacts         set of live contact ids
 --   w:<queue>:<ch>   zset of waiting contacts within their skill requirements
+--   w:<queue>|<k>:<ch>  zset of waiting contacts at skill step k
 --   r:<queue>:<ch>   zset of waiting contacts whose requirements relaxed
---                    (both: score = enq - priority*AGE, member = m)
+--   pw:<agent>:<ch>  zset of contacts waiting for their preferred agent
+--                    (all: score = enq - priority*AGE, member = m)
 --   nw               hash <ch> -> waiting contacts, r:<ch> -> of them relaxed,
 --                    so a pull skips empty channels and the relaxed scan
 --   res              zset (KEYS[1]) of what falls due: contact -> reservation
 --                    expiry, and r|contact -> time the requirements of a
---                    strict waiting contact relax; one read tells a call
---                    that nothing is due
+--                    strict waiting contact relax (or reach their next skill
+--                    step), x|contact -> time the re-offer block of its
+--                    excluded agent ends, p|contact -> end of its wait for
+--                    its preferred agent; one read
+--                    tells a call that nothing is due
 --   acc:<contact>    first-accept marker, kept ACC_TTL after the first accept
 local KEYS, ARGV, P, NOW, RES
 local CHANNELS = {'chat', 'email', 'call', 'sms', 'social', 'fax'}
@@ -54,7 +69,7 @@ local ACC_TTL = 7 * 86400000
 -- the nw counters) and the hash write buffer (key -> {field -> value}, in
 -- order of first write), flushed once at the end of the call.
 local EV, QC, QL, AC, CC, NWC, WB, WK
-local RLX = 'r|'
+local RLX, XU, PF = 'r|', 'x|', 'p|'
 -- Kept across calls, as pure functions of strings (so never stale): per
 -- tenant prefix, parsed memberships with their index keys, and pool keys.
 -- Building strings and tables is what costs most in Redis' Lua, more than
@@ -145,13 +160,18 @@ local function queue(id)
   local q = QC[id]
   if q == nil then
     local f = redis.call('HMGET', P .. 'q:' .. id, 'chans', 'skills', 'prio', 'relax', 'strat', 'offer', 'maxm', 'rr',
-      'ichans')
+      'ichans', 'reo', 'steps', 'pref')
     if not f[5] then
       q = false
     else
       q = {id = id, chans = {}, skills = kv(f[2]), prio = tonumber(f[3]), relax = tonumber(f[4]),
-        strat = f[5], offer = tonumber(f[6]), maxm = tonumber(f[7]), rr = f[8] or '', ichans = f[9]}
+        strat = f[5], offer = tonumber(f[6]), maxm = tonumber(f[7]), rr = f[8] or '', ichans = f[9],
+        reo = tonumber(f[10]) or 0, steps = {}, ns = 0, pref = tonumber(f[12]) or 0}
       for ch in string.gmatch(f[1], '[^,]+') do q.chans[ch] = true end
+      if f[11] then
+        for t, l in string.gmatch(f[11], '(%d+)=(%d+)') do q.steps[#q.steps + 1] = {tonumber(t), tonumber(l)} end
+        q.ns = #q.steps
+      end
     end
     QC[id] = q
   end
@@ -231,20 +251,27 @@ end
 -- mkeys gives a membership the keys of its queue's indexes, by channel.
 local function mkeys(m)
   m.keys = {}
+  local base = P .. 'i:' .. m.q
+  if m.tier > 0 then base = base .. '|' .. m.tier end
   for _, ch in ipairs(CHANNELS) do
-    if not m.chans or m.chans[ch] then m.keys[ch] = P .. 'i:' .. m.q .. ':' .. ch end
+    if not m.chans or m.chans[ch] then m.keys[ch] = base .. ':' .. ch end
   end
   return m
 end
 
--- "queue,strategy,skill sum,chan/chan;..." : the queues the agent
--- qualifies for, with their strategy and channels.
+-- "queue,strategy,skill sum,chan/chan[,tier,steps];..." : the queues the
+-- agent qualifies for, with their strategy and channels, and for a queue
+-- with skill steps, the first step the agent qualifies at (tier, 0: the
+-- full requirements) and the queue's number of steps.
 local function parse_mem(v)
   local mem = TC.mem[v]
   if mem then return mem end
   mem = {}
-  for q, s, n, cs in string.gmatch(v, '([^,;]+),([^,;]+),(%d+),?([^,;]*)') do
-    local m = {q = q, strat = s, sum = tonumber(n)}
+  for e in string.gmatch(v, '[^;]+') do
+    local f = {}
+    for p in string.gmatch(e .. ',', '([^,]*),') do f[#f + 1] = p end
+    local q, s, n, cs = f[1], f[2], f[3], f[4] or ''
+    local m = {q = q, strat = s, sum = tonumber(n), tier = tonumber(f[5]) or 0, ns = tonumber(f[6]) or 0}
     if cs ~= '' then
       m.chans = {}
       for ch in string.gmatch(cs, '[^/]+') do m.chans[ch] = true end
@@ -270,7 +297,7 @@ local function agent(id)
     if #h == 0 then
       x = false
     else
-      x = {id = id, cap = {}, ld = {}, mem = {}, held = {}, idle = 0, miss = 0}
+      x = {id = id, cap = {}, ld = {}, mem = {}, held = {}, idle = 0, miss = 0, why = '', np = 0}
       for i = 1, #h, 2 do
         local k, v = h[i], h[i + 1]
         local af = AF[k]
@@ -279,6 +306,8 @@ local function agent(id)
         elseif k == 'st' then x.st = v
         elseif k == 'idle' then x.idle = tonumber(v)
         elseif k == 'miss' then x.miss = tonumber(v)
+        elseif k == 'why' then x.why = v
+        elseif k == 'np' then x.np = tonumber(v)
         elseif k == 'skills' then x.skills = v
         elseif k == 'mem' then x.mem = parse_mem(v)
         elseif string.sub(k, 1, 2) == 'h:' then x.held[string.sub(k, 3)] = v
@@ -298,12 +327,14 @@ end
 local function contact(id)
   local c = CC[id]
   if c == nil then
-    local f = redis.call('HMGET', P .. 'c:' .. id, 'q', 'ch', 'p', 'enq', 'm', 'st', 'ag', 'exp', 'x', 'rlx', 'rx')
+    local f = redis.call('HMGET', P .. 'c:' .. id, 'q', 'ch', 'p', 'enq', 'm', 'st', 'ag', 'exp', 'x', 'rlx', 'rx', 'xu', 'sk', 'pa',
+      'pu')
     if not f[1] then
       c = false
     else
       c = {id = id, q = f[1], ch = f[2], p = tonumber(f[3]), enq = tonumber(f[4]), m = f[5], st = f[6], ag = f[7],
-        exp = tonumber(f[8]), x = f[9], rlx = tonumber(f[10]), rx = tonumber(f[11])}
+        exp = tonumber(f[8]), x = f[9], rlx = tonumber(f[10]), rx = tonumber(f[11]), xu = tonumber(f[12]) or 0,
+        sk = tonumber(f[13]) or 0, pa = f[14] or '', pu = tonumber(f[15]) or 0}
     end
     CC[id] = c
   end
@@ -338,25 +369,39 @@ local function index(x, on)
 end
 
 -- qualify returns the agent's level sum over the queue's required
--- skills, or nil when it misses one of them.
-local function qualify(x, q)
-  local have = kv(x.skills)
+-- skills, each minimum capped at cap (nil: not capped), or nil when it
+-- misses one of them.
+local function qualify(have, q, cap)
   local sum = 0
   for s, lvl in pairs(q.skills) do
     local h = have[s]
+    if cap and cap < lvl then lvl = cap end
     if not h or h < lvl then return nil end
     sum = sum + h
   end
   return sum
 end
 
+-- tier is the first skill step of the queue the agent qualifies at (0:
+-- the full requirements) with its level sum, or nil.
+local function tier(x, q)
+  local have = kv(x.skills)
+  local sum = qualify(have, q)
+  if sum then return 0, sum end
+  for i = 1, q.ns do
+    sum = qualify(have, q, q.steps[i][2])
+    if sum then return i, sum end
+  end
+  return nil
+end
+
 -- membership is the agent's entry for a queue it qualifies for (nil when
--- it does not): strategy, skill sum, and the channels the queue is indexed
--- on, q.ichans ("chat,email"; every channel when nil).
+-- it does not): strategy, skill sum, tier, and the channels the queue is
+-- indexed on, q.ichans ("chat,email"; every channel when nil).
 local function membership(x, q)
-  local sum = qualify(x, q)
-  if not sum then return nil end
-  local m = {q = q.id, strat = q.strat, sum = sum}
+  local t, sum = tier(x, q)
+  if not t then return nil end
+  local m = {q = q.id, strat = q.strat, sum = sum, tier = t, ns = q.ns}
   if q.ichans then
     m.chans = {}
     for ch in string.gmatch(q.ichans, '[^,]+') do m.chans[ch] = true end
@@ -369,36 +414,81 @@ local function save_mem(x)
   local parts = {}
   for _, m in ipairs(x.mem) do
     local s = m.q .. ',' .. m.strat .. ',' .. m.sum
-    if m.chanstr then s = s .. ',' .. m.chanstr end
+    if m.tier > 0 or m.ns > 0 then
+      s = s .. ',' .. (m.chanstr or '') .. ',' .. m.tier .. ',' .. m.ns
+    elseif m.chanstr then
+      s = s .. ',' .. m.chanstr
+    end
     parts[#parts + 1] = s
   end
   aset(x, 'mem', table.concat(parts, ';'))
 end
 
 local function wkey(c)
-  return P .. (c.rx == 1 and 'r:' or 'w:') .. c.q .. ':' .. c.ch
+  if c.rx == 1 then return P .. 'r:' .. c.q .. ':' .. c.ch end
+  if c.sk > 0 then return P .. 'w:' .. c.q .. '|' .. c.sk .. ':' .. c.ch end
+  return P .. 'w:' .. c.q .. ':' .. c.ch
 end
 
 local function ckey(c)
   return c.enq - (queue(c.q).prio + c.p) * AGE
 end
 
--- put_waiting files the contact under its queue, relaxed at once if it
--- has already waited relax_after.
+-- stepstate is where a contact of queue q stands now: the skill steps it
+-- reached, whether its requirements relaxed (the step to level 0), and
+-- when the next of those falls due (0: none).
+local function stepstate(c, q)
+  local sk, nxt = 0, 0
+  for i = 1, q.ns do
+    local t = c.enq + q.steps[i][1]
+    if t > NOW then
+      nxt = t
+      break
+    end
+    sk = i
+  end
+  local rx = 0
+  if nxt == 0 and q.relax > 0 then
+    local t = c.enq + q.relax
+    if t <= NOW then rx = 1 else nxt = t end
+  end
+  return sk, rx, nxt
+end
+
+-- put_waiting files the contact under its queue, at the skill step its
+-- wait reached (relaxed at once if it has already waited relax_after).
 local function put_waiting(c)
   local q = queue(c.q)
-  local rlx = 0
-  if q.relax > 0 then rlx = c.enq + q.relax end
-  local rx = 0
-  if rlx > 0 and rlx <= NOW then rx = 1 end
-  cset(c, 'st', 'w', 'ag', '', 'exp', 0, 'rlx', rlx, 'rx', rx)
+  local sk, rx, rlx = stepstate(c, q)
+  cset(c, 'st', 'w', 'ag', '', 'exp', 0, 'rlx', rlx, 'rx', rx, 'sk', sk)
   redis.call('ZADD', wkey(c), ckey(c), c.m)
-  if rlx > 0 and rx == 0 then redis.call('ZADD', RES, rlx, RLX .. c.id) end
+  if rlx > 0 then redis.call('ZADD', RES, rlx, RLX .. c.id) end
   nwadd(c.ch, 1)
   if rx == 1 then nwadd('r:' .. c.ch, 1) end
 end
 
+-- put_preferred makes a new contact wait for its preferred agent y until
+-- pu, outside its queue: only y may take it meanwhile.
+local function put_preferred(c, y, pu)
+  cset(c, 'st', 'w', 'ag', '', 'exp', 0, 'pa', y.id, 'pu', pu, 'rlx', 0, 'rx', 0, 'sk', 0)
+  redis.call('ZADD', P .. 'pw:' .. y.id .. ':' .. c.ch, ckey(c), c.m)
+  redis.call('ZADD', RES, pu, PF .. c.id)
+  y.np = y.np + 1
+  aset(y, 'np', y.np)
+end
+
 local function take_waiting(c)
+  if c.pa ~= '' then
+    redis.call('ZREM', P .. 'pw:' .. c.pa .. ':' .. c.ch, c.m)
+    redis.call('ZREM', RES, PF .. c.id)
+    local y = agent(c.pa)
+    if y then
+      y.np = y.np - 1
+      aset(y, 'np', y.np)
+    end
+    cset(c, 'pa', '', 'pu', 0)
+    return
+  end
   redis.call('ZREM', wkey(c), c.m)
   if c.rx == 1 then
     nwadd('r:' .. c.ch, -1)
@@ -408,14 +498,29 @@ local function take_waiting(c)
   nwadd(c.ch, -1)
 end
 
+-- set_excl blocks agent a from being offered the contact again until the
+-- re-offer time of the contact's queue has passed (x|contact in res ends
+-- the block), replacing any earlier block; '' lifts the block.
 local function set_excl(c, a)
-  if c.x ~= '' then redis.call('SREM', P .. 'ax:' .. c.x, c.id) end
-  cset(c, 'x', a)
-  if a ~= '' then redis.call('SADD', P .. 'ax:' .. a, c.id) end
+  if c.x ~= '' then
+    redis.call('SREM', P .. 'ax:' .. c.x, c.id)
+    if a == '' then redis.call('ZREM', RES, XU .. c.id) end
+  end
+  if a ~= '' then
+    local xu = NOW + queue(c.q).reo
+    cset(c, 'x', a, 'xu', xu)
+    redis.call('SADD', P .. 'ax:' .. a, c.id)
+    redis.call('ZADD', RES, xu, XU .. c.id)
+  else
+    cset(c, 'x', '', 'xu', 0)
+  end
 end
 
 local function drop(c)
-  if c.x ~= '' then redis.call('SREM', P .. 'ax:' .. c.x, c.id) end
+  if c.x ~= '' then
+    redis.call('SREM', P .. 'ax:' .. c.x, c.id)
+    redis.call('ZREM', RES, XU .. c.id)
+  end
   local k = P .. 'c:' .. c.id
   WB[k] = nil
   redis.call('DEL', k)
@@ -469,18 +574,23 @@ end
 -- pick chooses the agent for a waiting contact: the queue's strategy
 -- among agents that qualify; for a relaxed contact, when none qualifies,
 -- the longest idle agent with room on the channel. Never the agent that
--- missed the contact last.
+-- missed the contact last while its re-offer block lasts.
 local function pick(c)
   local q = queue(c.q)
-  local k = P .. 'i:' .. c.q .. ':' .. c.ch
   local id
-  if q.strat == 'round_robin' then
-    if q.rr ~= '' then id = first_not(redis.call('ZRANGEBYLEX', k, '(' .. q.rr, '+', 'LIMIT', 0, 2), c.x) end
-    if not id then id = first_not(redis.call('ZRANGEBYLEX', k, '-', '+', 'LIMIT', 0, 2), c.x) end
-  else
-    id = first_not(redis.call('ZRANGE', k, 0, 1), c.x)
+  -- The agents of each tier the contact's step reached, best tier first.
+  for j = 0, c.sk do
+    local k = P .. 'i:' .. c.q .. ':' .. c.ch
+    if j > 0 then k = P .. 'i:' .. c.q .. '|' .. j .. ':' .. c.ch end
+    if q.strat == 'round_robin' then
+      if q.rr ~= '' then id = first_not(redis.call('ZRANGEBYLEX', k, '(' .. q.rr, '+', 'LIMIT', 0, 2), c.x) end
+      if not id then id = first_not(redis.call('ZRANGEBYLEX', k, '-', '+', 'LIMIT', 0, 2), c.x) end
+    else
+      id = first_not(redis.call('ZRANGE', k, 0, 1), c.x)
+    end
+    if id then return id end
   end
-  if not id and c.rx == 1 then id = first_not(redis.call('ZRANGE', P .. 'pool:' .. c.ch, 0, 1), c.x) end
+  if c.rx == 1 then id = first_not(redis.call('ZRANGE', P .. 'pool:' .. c.ch, 0, 1), c.x) end
   return id
 end
 
@@ -527,10 +637,14 @@ local function pull(x)
         end
         if nwget(ch) > nwget('r:' .. ch) then
           for _, m in ipairs(x.mem) do
-            if not m.chans or m.chans[ch] then consider(P .. 'w:' .. m.q .. ':' .. ch) end
+            if not m.chans or m.chans[ch] then
+              if m.tier == 0 then consider(P .. 'w:' .. m.q .. ':' .. ch) end
+              for s = math.max(1, m.tier), m.ns do consider(P .. 'w:' .. m.q .. '|' .. s .. ':' .. ch) end
+            end
           end
         end
       end
+      if x.np > 0 and free(x, ch) then consider(P .. 'pw:' .. x.id .. ':' .. ch) end
     end
     if not bm then return end
     local c = contact(string.sub(bm, 17))
@@ -562,6 +676,25 @@ local function unavailable(x, st)
   return out
 end
 
+-- unprefer sends the contacts waiting for agent x as their preferred
+-- agent to their queues (x went offline), by contact id; they are routed
+-- by the caller. Returns them.
+local function unprefer(x)
+  local cs = {}
+  if x.np == 0 then return cs end
+  for _, ch in ipairs(CHANNELS) do
+    for _, m in ipairs(redis.call('ZRANGE', P .. 'pw:' .. x.id .. ':' .. ch, 0, -1)) do
+      cs[#cs + 1] = contact(string.sub(m, 17))
+    end
+  end
+  table.sort(cs, function(a, b) return blt(a.id, b.id) end)
+  for _, c in ipairs(cs) do
+    take_waiting(c)
+    put_waiting(c)
+  end
+  return cs
+end
+
 -- miss puts an offered contact back in its queue after a reject or a
 -- timeout, counts the agent's miss (away at the queue's max_misses), and
 -- routes what was freed.
@@ -575,18 +708,29 @@ local function miss(c, reason)
   local q = queue(c.q)
   local others = {}
   if q.maxm > 0 and x.miss >= q.maxm and x.st == 'available' then
-    ev({'away', x.id})
+    ev({'away', x.id, 'missed_offers', x.miss})
     others = unavailable(x, 'away')
+    x.why = 'missed_offers'
+    aset(x, 'why', x.why)
   end
   route(c)
   for _, o in ipairs(others) do route(o) end
   pull(x)
 end
 
+-- unblock ends a contact's re-offer block: the agent that missed it may
+-- be offered it again, and a waiting contact is routed (to that agent
+-- when it is the only eligible one).
+local function unblock(c)
+  set_excl(c, '')
+  route(c)
+end
+
 -- advance brings the tenant to now: contacts whose requirements relax
 -- are re-filed (all first, then routed in order of relax time), then
--- reservations that ran out are missed, earliest first. Every call does
--- so first, so no sweeper is needed for correctness.
+-- reservations that ran out are missed and re-offer blocks that ended are
+-- lifted, in order of time (then of res member). Every call does so
+-- first, so no sweeper is needed for correctness.
 local function advance()
   local due = redis.call('ZRANGEBYSCORE', RES, '-inf', NOW)
   if #due == 0 then return end
@@ -596,21 +740,38 @@ local function advance()
       rl[#rl + 1] = m
       local c = contact(string.sub(m, 3))
       redis.call('ZREM', wkey(c), c.m)
-      cset(c, 'rx', 1)
+      local sk, rx, nxt = stepstate(c, queue(c.q))
+      if rx == 1 and c.rx ~= 1 then nwadd('r:' .. c.ch, 1) end
+      cset(c, 'sk', sk, 'rx', rx, 'rlx', nxt)
       redis.call('ZADD', wkey(c), ckey(c), c.m)
-      nwadd('r:' .. c.ch, 1)
       cs[#cs + 1] = c
     end
   end
   for i = 1, #rl, 500 do redis.call('ZREM', RES, unpack(rl, i, math.min(i + 499, #rl))) end
+  for _, c in ipairs(cs) do
+    if c.rlx > 0 then redis.call('ZADD', RES, c.rlx, RLX .. c.id) end
+  end
   for _, c in ipairs(cs) do route(c) end
   -- Relaxing only adds reservations that are not due yet, and relax times
   -- that are not due (put_waiting relaxes at once what is), so what is due
-  -- now are expiries.
+  -- now are expiries and ends of re-offer blocks (a block of 0 s, set by a
+  -- timeout here, ends in this loop too).
   while true do
     local e = redis.call('ZRANGEBYSCORE', RES, '-inf', NOW, 'LIMIT', 0, 1)
     if #e == 0 then break end
-    miss(contact(e[1]), 'timeout')
+    local m = e[1]
+    local pre = string.sub(m, 1, 2)
+    if pre == XU then
+      unblock(contact(string.sub(m, 3)))
+    elseif pre == PF then
+      -- The wait for the preferred agent is over: on to the queue.
+      local c = contact(string.sub(m, 3))
+      take_waiting(c)
+      put_waiting(c)
+      route(c)
+    else
+      miss(contact(m), 'timeout')
+    end
   end
 end
 

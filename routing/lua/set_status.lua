@@ -8,6 +8,10 @@ register('set_status', function()
   if not x then return 'unknown_agent' end
   local st = ARGV[4]
   if st == x.st then return '' end
+  if x.why ~= '' then
+    x.why = ''
+    aset(x, 'why', '')
+  end
   if st == 'available' then
     x.st, x.miss, x.idle = st, 0, NOW
     aset(x, 'st', st, 'miss', 0, 'idle', NOW)
@@ -18,6 +22,11 @@ register('set_status', function()
   else
     x.st = st
     aset(x, 'st', st)
+  end
+  -- Offline (a lost seat, a logout): contacts waiting for the agent as
+  -- their preferred one go to their queues.
+  if st == 'offline' then
+    for _, c in ipairs(unprefer(x)) do route(c) end
   end
   return ''
 end)

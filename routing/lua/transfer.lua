@@ -27,9 +27,16 @@ register('transfer', function()
     else
       from = c.ag
       release(c)
-      set_excl(c, from)
     end
     cset(c, 'q', to)
+    -- The block lasts the re-offer time of the queue it is moved to; one
+    -- still running from before is cut to that time.
+    if from ~= '' then
+      set_excl(c, from)
+    elseif c.x ~= '' and NOW + q.reo < c.xu then
+      cset(c, 'xu', NOW + q.reo)
+      redis.call('ZADD', RES, c.xu, XU .. c.id)
+    end
     put_waiting(c)
     ev({'transfer', c.id, from, to})
     route(c)

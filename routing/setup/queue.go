@@ -43,13 +43,20 @@ type Queue struct {
 	CostCentre   string         `json:"cost_centre"`
 	Hours        *BusinessHours `json:"business_hours"`
 	ClosedMsg    string         `json:"closed_message"`
-	CreatedAt    time.Time      `json:"created_at"`
-	UpdatedAt    time.Time      `json:"updated_at"`
+	// ReofferAfter: the agent that missed a contact is offered it again
+	// after this long, when no other agent is eligible (0–3600, default 10).
+	ReofferAfter int `json:"reoffer_after_seconds"`
+	// PreferredAgent: a returning customer's contact waits this long for
+	// the agent who last handled them (0: never).
+	PreferredAgent int `json:"preferred_agent_seconds"`
+	// SkillSteps widen the skill requirements with the wait.
+	SkillSteps []SkillStep `json:"skill_steps"`
+	CreatedAt  time.Time   `json:"created_at"`
+	UpdatedAt  time.Time   `json:"updated_at"`
 	// CalendarID names the calendar of holidays and exceptions the queue
 	// follows (nil: none); Calendar is it, loaded for OpenAt.
 	CalendarID *uuid.UUID `json:"calendar_id"`
 	Calendar   *Calendar  `json:"-"`
-
 	// AnnounceEvery: a waiting caller hears their position and expected
 	// wait this often, in seconds (0: never).
 	AnnounceEvery int `json:"announce_every_seconds"`
@@ -76,12 +83,47 @@ type QueueInput struct {
 	CalendarID   *uuid.UUID      `json:"calendar_id"`
 	Clear        map[string]bool `json:"clear"` // e.g. {"business_hours": true} drops an optional setting
 
-	AnnounceEvery *int `json:"announce_every_seconds"`
+	AnnounceEvery  *int        `json:"announce_every_seconds"`
+	ReofferAfter   *int        `json:"reoffer_after_seconds"`
+	PreferredAgent *int        `json:"preferred_agent_seconds"`
+	SkillSteps     []SkillStep `json:"skill_steps"` // nil keeps them, [] clears them
+}
+
+// SkillStep caps every required skill's minimum at MinLevel (0: none
+// required) for a contact that has waited AfterSeconds. Steps come in
+// order of time, each to a lower level; relax_after_seconds is the step
+// to level 0 (give it or such a step, not both).
+type SkillStep struct {
+	AfterSeconds int `json:"after_seconds"`
+	MinLevel     int `json:"min_level"`
+}
+
+// MaxSkillSteps bounds a queue's skill steps.
+const MaxSkillSteps = 10
+
+// checkSteps checks a queue's skill steps against its relax time.
+func checkSteps(steps []SkillStep, relax *int) error {
+	bad := func(msg string) error { return bad("invalid_skill_steps", "%s", msg) }
+	if len(steps) > MaxSkillSteps {
+		return bad(fmt.Sprintf("At most %d skill steps.", MaxSkillSteps))
+	}
+	for i, st := range steps {
+		if st.AfterSeconds < 1 || st.AfterSeconds > 86400 || st.MinLevel < 0 || st.MinLevel > 9 {
+			return bad("Each skill step comes after 1 to 86400 seconds, to a minimum level from 0 (any agent) to 9.")
+		}
+		if i > 0 && (st.AfterSeconds <= steps[i-1].AfterSeconds || st.MinLevel >= steps[i-1].MinLevel) {
+			return bad("Skill steps come in order of time, each to a lower level than the one before.")
+		}
+		if relax != nil && (st.MinLevel == 0 || st.AfterSeconds >= *relax) {
+			return bad("relax_after_seconds is the step to level 0: it comes after every skill step, and not with a step to level 0.")
+		}
+	}
+	return nil
 }
 
 func newQueueDefaults() Queue {
 	return Queue{Priority: 0, Strategy: "longest_idle", SLPercent: 80, SLSeconds: 20, OfferTimeout: 20, MaxMisses: 3, Skills: []Requirement{},
-		AnnounceEvery: 60}
+		AnnounceEvery: 60, ReofferAfter: 10, SkillSteps: []SkillStep{}}
 }
 
 func bad(code, format string, args ...any) error {
@@ -139,6 +181,8 @@ func (in QueueInput) apply(q *Queue) error {
 		between(in.MaxMisses, 1, 100, "invalid_max_misses", "max_misses"),
 		between(in.MaxWait, 1, 86400, "invalid_max_wait", "max_wait_seconds"),
 		between(in.AnnounceEvery, 0, 3600, "invalid_announce_every", "announce_every_seconds"),
+		between(in.ReofferAfter, 0, 3600, "invalid_reoffer_after", "reoffer_after_seconds"),
+		between(in.PreferredAgent, 0, 3600, "invalid_preferred_agent", "preferred_agent_seconds"),
 	} {
 		if c != nil {
 			return c
@@ -155,6 +199,11 @@ func (in QueueInput) apply(q *Queue) error {
 	set(&q.OfferTimeout, in.OfferTimeout)
 	set(&q.MaxMisses, in.MaxMisses)
 	set(&q.AnnounceEvery, in.AnnounceEvery)
+	set(&q.ReofferAfter, in.ReofferAfter)
+	set(&q.PreferredAgent, in.PreferredAgent)
+	if in.SkillSteps != nil {
+		q.SkillSteps = in.SkillSteps
+	}
 	if in.RelaxAfter != nil {
 		q.RelaxAfter = in.RelaxAfter
 	}
@@ -217,7 +266,10 @@ func (in QueueInput) apply(q *Queue) error {
 	if q.MaxWait != nil && q.OverflowID == nil {
 		return bad("invalid_overflow", "A maximum wait needs an overflow queue to send contacts to.")
 	}
-	return nil
+	if q.SkillSteps == nil {
+		q.SkillSteps = []SkillStep{}
+	}
+	return checkSteps(q.SkillSteps, q.RelaxAfter)
 }
 
 var errQueueNotFound = cic.Codef(cic.ENOTFOUND, "not_found", "Queue not found.")
@@ -225,16 +277,20 @@ var errQueueNotFound = cic.Codef(cic.ENOTFOUND, "not_found", "Queue not found.")
 const queueColumns = `id, name, channels, priority, strategy, sl_percent, sl_seconds, relax_after_seconds,
 	offer_timeout_seconds, max_misses, max_wait_seconds, overflow_queue_id, cost_centre, business_hours,
 	closed_message, created_at, updated_at,
-	announce_every_seconds`
+	announce_every_seconds, reoffer_after_seconds, preferred_agent_seconds, skill_steps`
 
 func scanQueue(row pgx.Row) (Queue, error) {
 	var q Queue
-	var hours []byte
+	var hours, steps []byte
 	err := row.Scan(&q.ID, &q.Name, &q.Channels, &q.Priority, &q.Strategy, &q.SLPercent, &q.SLSeconds, &q.RelaxAfter,
 		&q.OfferTimeout, &q.MaxMisses, &q.MaxWait, &q.OverflowID, &q.CostCentre, &hours, &q.ClosedMsg, &q.CreatedAt, &q.UpdatedAt,
-		&q.AnnounceEvery)
+		&q.AnnounceEvery, &q.ReofferAfter, &q.PreferredAgent, &steps)
 	if err != nil {
 		return q, err
+	}
+	q.SkillSteps = []SkillStep{}
+	if err := json.Unmarshal(steps, &q.SkillSteps); err != nil {
+		return q, fmt.Errorf("skill steps: %w", err)
 	}
 	if len(hours) > 0 && string(hours) != "null" {
 		q.Hours = &BusinessHours{}
@@ -285,19 +341,18 @@ func saveQueue(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, q Queue, inse
 	sql := `UPDATE queues SET name = $3, channels = $4, priority = $5, strategy = $6, sl_percent = $7, sl_seconds = $8,
 			relax_after_seconds = $9, offer_timeout_seconds = $10, max_misses = $11, max_wait_seconds = $12,
 			overflow_queue_id = $13, cost_centre = $14, business_hours = $15, closed_message = $16, updated_at = now(),
-			announce_every_seconds = $17
+			announce_every_seconds = $17, reoffer_after_seconds = $18, preferred_agent_seconds = $19, skill_steps = $20
 		WHERE tenant_id = $1 AND id = $2 RETURNING ` + queueColumns
 	if insert {
 		sql = `INSERT INTO queues (tenant_id, id, name, channels, priority, strategy, sl_percent, sl_seconds,
 			relax_after_seconds, offer_timeout_seconds, max_misses, max_wait_seconds, overflow_queue_id, cost_centre,
-			business_hours, closed_message,
-			announce_every_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-			$17)
+			business_hours, closed_message, announce_every_seconds, reoffer_after_seconds, preferred_agent_seconds, skill_steps)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 			RETURNING ` + queueColumns
 	}
 	saved, err := scanQueue(tx.QueryRow(ctx, sql, tenantID, q.ID, q.Name, q.Channels, q.Priority, q.Strategy, q.SLPercent,
 		q.SLSeconds, q.RelaxAfter, q.OfferTimeout, q.MaxMisses, q.MaxWait, q.OverflowID, q.CostCentre, hours, q.ClosedMsg,
-		q.AnnounceEvery))
+		q.AnnounceEvery, q.ReofferAfter, q.PreferredAgent, q.SkillSteps))
 	switch code, c := pgCode(err); {
 	case code == "23505" && c == "queues_name":
 		return Queue{}, cic.Codef(cic.ECONFLICT, "queue_exists", "A queue named %q already exists.", q.Name)

@@ -182,6 +182,11 @@
     Array.prototype.forEach.call(document.querySelectorAll(".status-btn"), function (b) {
       b.classList.toggle("current", b.getAttribute("data-status") === state.status);
     });
+    // Set away by routing after missed offers: say so, offer the way back.
+    var away = $("away-notice");
+    var missed = state.status === "away" && state.status_reason === "missed_offers";
+    away.hidden = !missed;
+    $("away-text").textContent = missed ? away.getAttribute("data-text").replace("{n}", String(state.missed_offers)) : "";
     renderOffered();
     renderActive();
     renderSelected();
