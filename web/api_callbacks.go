@@ -182,6 +182,10 @@ func (s *Server) chatCallback(c *fiber.Ctx) error {
 		return err
 	}
 	cb, err := s.cfg.Chat.CallbackInstead(c.UserContext(), v, to, in.Name)
+	if e, ok := cic.AsError(err); ok && e.Code == "invalid_channel" {
+		// The queue's name is not the visitor's business.
+		return cic.Codef(cic.EINVALID, "callback_unavailable", "A callback is not offered here; please wait for an agent.")
+	}
 	if err != nil {
 		return err
 	}

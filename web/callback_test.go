@@ -498,3 +498,79 @@ func TestCallbacks_UnreachableAfterTheLastAttempt(t *testing.T) {
 		t.Fatalf("the agent is still held by the unreachable callback: %s", next.Body)
 	}
 }
+
+// chatCallback posts the widget's "call me back" (text/plain, as the
+// widget sends it) from origin.
+func (vs *voiceServer) chatCallback(t *testing.T, token, to, origin string) answer {
+	t.Helper()
+	req := newRequest("POST", "/chat/v1/callback", strings.NewReader(jsonString(map[string]any{"token": token, "to": to})))
+	req.Header.Set("Content-Type", "text/plain")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	return vs.do(t, req)
+}
+
+func TestCallbacks_ChatVisitorAsksForACallbackAndKeepsThePlace(t *testing.T) {
+	vs := newVoiceServer(t)
+	co := vs.callbackCenter(t, "acme", 0)
+	other := vs.callbackCenter(t, "globex", 0)
+	both := vs.call(t, "POST", "/api/v1/queues", co.Token, map[string]any{"name": "Shop", "channels": []string{"chat", "voice"}}).
+		mustStatus(t, http.StatusCreated).str("id")
+	chatOnly := vs.call(t, "POST", "/api/v1/queues", co.Token, map[string]any{"name": "Secret queue", "channels": []string{"chat"}}).
+		mustStatus(t, http.StatusCreated).str("id")
+	widget := func(queue string) string {
+		return vs.call(t, "POST", "/api/v1/chat/widgets", co.Token, map[string]any{"name": "W" + queue[:8], "queue_id": queue,
+			"allowed_origins": []string{site}}).mustStatus(t, http.StatusCreated).str("key")
+	}
+	start := num(vs.balance(t, co.company), "total_remaining")
+	s := vs.startChat(t, widget(both), site, map[string]any{"visitor_id": "v1"}).mustStatus(t, http.StatusCreated)
+	token, chatID := s.str("token"), s.str("contact_id")
+	before := vs.call(t, "GET", "/api/v1/contacts/"+chatID, co.Token, nil).mustStatus(t, http.StatusOK)
+
+	// Bad numbers and tokens are refused and change nothing.
+	if a := vs.chatCallback(t, token, "call me", site).mustStatus(t, http.StatusBadRequest); a.errCode() != "invalid_phone" {
+		t.Fatalf("bad number: %s", a.Body)
+	}
+	vs.chatCallback(t, "cv1.nonsense", "+49 30 1234567", site).mustStatus(t, http.StatusUnauthorized)
+	vs.chatCallback(t, token, "+49 30 1234567", "https://evil.example").mustStatus(t, http.StatusForbidden)
+	if st := vs.call(t, "GET", "/api/v1/contacts/"+chatID, co.Token, nil).mustStatus(t, http.StatusOK).str("state"); st != "queued" {
+		t.Fatalf("a refused callback changed the chat: %s", st)
+	}
+
+	a := vs.chatCallback(t, token, "+49 (30) 123-4567", site).mustStatus(t, http.StatusCreated)
+	if a.str("to") != "+49301234567" || a.str("status") != "waiting" || a.Header.Get("Access-Control-Allow-Origin") != site {
+		t.Fatalf("chat callback: %s %v", a.Body, a.Header)
+	}
+	cb := vs.callbackOf(t, co, a.str("contact_id"))
+	if cb.str("kind") != "callback" || cb.str("channel") != "voice" || cb.str("queue_id") != both || cb.str("state") != "queued" ||
+		cb.str("queued_at") != before.str("queued_at") || cb.str("callback", "from_contact_id") != chatID {
+		t.Fatalf("the callback does not take the chat's place: %s (chat %s)", cb.Body, before.Body)
+	}
+	if c := vs.call(t, "GET", "/api/v1/contacts/"+chatID, co.Token, nil).mustStatus(t, http.StatusOK); c.str("state") != "closed" {
+		t.Fatalf("the chat: %s", c.Body)
+	}
+	if n := vs.meterRecords(t, co, uuid.MustParse(chatID)); n != 0 {
+		t.Fatal("the chat that became a callback was metered")
+	}
+	if got := num(vs.balance(t, co.company), "total_remaining"); got != start {
+		t.Fatalf("balance %v -> %v", start, got)
+	}
+	// The chat is over for the visitor.
+	if a := vs.chatCallback(t, token, "+49301234567", site); a.Status == http.StatusCreated && a.str("contact_id") != cb.str("id") {
+		t.Fatalf("a second callback from the ended chat: %s", a.Body)
+	}
+
+	// A queue that takes no calls offers no callback (and names no queue).
+	s2 := vs.startChat(t, widget(chatOnly), site, map[string]any{"visitor_id": "v2"}).mustStatus(t, http.StatusCreated)
+	if a := vs.chatCallback(t, s2.str("token"), "+49301234567", site).mustStatus(t, http.StatusBadRequest); a.errCode() != "callback_unavailable" ||
+		strings.Contains(string(a.Body), "Secret") {
+		t.Fatalf("chat-only queue: %s", a.Body)
+	}
+	if n := vs.count(t, co.TenantID, `SELECT count(*) FROM contacts WHERE kind = 'callback'`); n != 1 {
+		t.Fatalf("%d callbacks", n)
+	}
+	if n := vs.count(t, other.TenantID, `SELECT count(*) FROM contacts`); n != 0 {
+		t.Fatalf("another tenant got %d contacts", n)
+	}
+}
