@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	cic "github.com/cic-platform/cic"
 	"github.com/cic-platform/cic/channels/conversation"
@@ -572,5 +573,52 @@ func TestCallbacks_ChatVisitorAsksForACallbackAndKeepsThePlace(t *testing.T) {
 	}
 	if n := vs.count(t, other.TenantID, `SELECT count(*) FROM contacts`); n != 0 {
 		t.Fatalf("another tenant got %d contacts", n)
+	}
+}
+
+func TestCallbacks_AttemptWithoutNewsFromTheProviderCountsAsUnanswered(t *testing.T) {
+	vs := newVoiceServer(t)
+	co := vs.callbackCenter(t, "acme", 1)
+	agent := co.Agents[0]
+	vs.call(t, "PUT", "/api/v1/callback-settings", co.Token, map[string]any{"max_attempts": 2, "retry_delay_seconds": 60}).mustStatus(t, http.StatusOK)
+	to := "+4917612345670"
+	id := vs.call(t, "POST", "/api/v1/callbacks", agent.Token, map[string]any{"queue_id": co.Payments, "to": to}).mustStatus(t, http.StatusCreated).str("id")
+	vs.call(t, "POST", "/api/v1/contacts/"+id+"/accept", agent.Token, nil).mustStatus(t, http.StatusOK)
+	vs.waitCreatedCalls(t, 1)
+	sid := fmt.Sprintf("CA%032x", 1)
+	vs.waitDialed(t, co, id, sid)
+	ctx := testenv.Context(t)
+	// Ringing, but not yet for long: nothing happens.
+	if _, err := vs.Contacts.SweepCallbacks(ctx, co.TenantID); err != nil {
+		t.Fatal(err)
+	}
+	if s := vs.callbackOf(t, co, id).str("callback", "status"); s != "dialing" {
+		t.Fatalf("a ringing attempt was given up: %s", s)
+	}
+	vs.inTenant(t, co.TenantID, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE callbacks SET updated_at = now() - interval '16 minutes' WHERE contact_id = $1`, id)
+		return err
+	})
+	if _, err := vs.Contacts.SweepCallbacks(ctx, co.TenantID); err != nil {
+		t.Fatal(err)
+	}
+	cb := vs.callbackOf(t, co, id)
+	if cb.str("state") != "new" || cb.str("callback", "status") != "waiting" {
+		t.Fatalf("an attempt without news: %s", cb.Body)
+	}
+	// The provider's late word on that call changes nothing more.
+	vs.providerStatus(t, co, sid, to, "no-answer")
+	vs.providerStatus(t, co, sid, to, "completed")
+	if cb := vs.callbackOf(t, co, id); cb.str("state") != "new" || cb.str("callback", "status") != "waiting" || num(answer{JSON: cb.JSON["callback"].(map[string]any)}, "attempts") != 1 {
+		t.Fatalf("after a late status: %s", cb.Body)
+	}
+	ev := vs.events(t, co, uuid.MustParse(id))
+	if has(ev, "callback_attempt_failed") != 1 || has(ev, "abandoned") != 0 {
+		t.Fatalf("timeline: %v", ev)
+	}
+	// The agent is free: a new callback is offered to them at once.
+	next := vs.call(t, "POST", "/api/v1/callbacks", agent.Token, map[string]any{"queue_id": co.Payments, "to": "+4917612345671"}).mustStatus(t, http.StatusCreated)
+	if next.str("state") != "offered" {
+		t.Fatalf("the agent is still held: %s", next.Body)
 	}
 }

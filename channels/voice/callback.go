@@ -143,17 +143,30 @@ func (s *Service) PlaceCallback(ctx context.Context, tenantID, contactID uuid.UU
 }
 
 // callbackStatus follows the provider's status of a callback's call: an
-// answer marks it connected; an end without answer is a failed attempt
-// (handled true: the contact's usual end of call does not apply).
+// answer marks it connected; an end without answer is a failed attempt.
+// handled is true when the usual end of a call does not apply: a
+// callback is never abandoned by its call (a late status of an earlier
+// attempt, while the callback waits for its retry, changes nothing).
 func (s *Service) callbackStatus(ctx context.Context, tenantID uuid.UUID, call Call, st string) (handled bool, err error) {
 	if call.ContactID == nil || call.Direction != "outbound" {
 		return false, nil
 	}
+	c, err := s.Contacts.GetByID(ctx, tenantID, *call.ContactID)
+	if err != nil || c.Kind != contacts.KindCallback {
+		return false, err
+	}
 	switch st {
-	case "in-progress", "answered", "completed":
-		return false, s.Contacts.CallbackConnected(ctx, tenantID, *call.ContactID, call.SID)
+	case "in-progress", "answered":
+		return false, s.Contacts.CallbackConnected(ctx, tenantID, c.ID, call.SID)
+	case "completed":
+		if err := s.Contacts.CallbackConnected(ctx, tenantID, c.ID, call.SID); err != nil {
+			return false, err
+		}
+		// Only a callback in conversation hears of the hang-up.
+		return c.State != contacts.StateAccepted && c.State != contacts.StateWrapUp && c.State != contacts.StateClosed, nil
 	case "no-answer", "busy", "failed", "canceled":
-		return s.Contacts.CallbackAttemptFailed(ctx, tenantID, *call.ContactID, call.SID, st)
+		_, err := s.Contacts.CallbackAttemptFailed(ctx, tenantID, c.ID, call.SID, st)
+		return true, err
 	}
 	return false, nil
 }

@@ -594,13 +594,49 @@ func (s *Service) CallbackAttemptFailed(ctx context.Context, tenantID, id uuid.U
 	return true, nil
 }
 
+// DialingLost is how long an attempt may ring without any word from the
+// provider (its status callbacks lost, or come before the call was
+// recorded) before SweepCallbacks counts it as unanswered; the provider
+// gives up ringing after at most 10 minutes.
+const DialingLost = 15 * time.Minute
+
 // SweepCallbacks queues the tenant's callbacks that became due: a
 // not_before reached, a retry's delay over. Each keeps its place in line
-// (its queued_at). The ticker runs it on its sweep.
+// (its queued_at). An attempt that rang for DialingLost without news
+// counts as unanswered. The ticker runs it on its sweep.
 func (s *Service) SweepCallbacks(ctx context.Context, tenantID uuid.UUID) (int, error) {
 	now := s.Now()
-	var ids []uuid.UUID
+	var lost []struct {
+		id  uuid.UUID
+		sid string
+	}
 	err := s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT contact_id, coalesce(call_sid, '') FROM callbacks
+			WHERE tenant_id = $1 AND status = 'dialing' AND updated_at < $2 LIMIT 100`, tenantID, now.Add(-DialingLost))
+		if err != nil {
+			return err
+		}
+		var id uuid.UUID
+		var sid string
+		_, err = pgx.ForEachRow(rows, []any{&id, &sid}, func() error {
+			lost = append(lost, struct {
+				id  uuid.UUID
+				sid string
+			}{id, sid})
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("lost callback attempts: %w", err)
+	}
+	for _, l := range lost {
+		if _, err := s.CallbackAttemptFailed(ctx, tenantID, l.id, l.sid, "no_news"); err != nil {
+			return 0, err
+		}
+	}
+	var ids []uuid.UUID
+	err = s.DB.Tx(ctx, tenantID, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT b.contact_id FROM callbacks b JOIN contacts c ON c.tenant_id = b.tenant_id AND c.id = b.contact_id
 			WHERE b.tenant_id = $1 AND b.status = 'waiting' AND b.next_attempt_at <= $2 AND c.state IN ('new', 'queued')
 			ORDER BY b.next_attempt_at LIMIT 500`, tenantID, now)
