@@ -41,10 +41,12 @@ CREATE UNIQUE INDEX callbacks_from ON callbacks (tenant_id, from_contact_id) WHE
 -- 3 attempts, 120 seconds apart.
 CREATE TABLE callback_settings (
     tenant_id           uuid NOT NULL REFERENCES tenants (tenant_id) ON DELETE CASCADE,
+    id                  uuid NOT NULL DEFAULT gen_random_uuid(),
     queue_id            uuid,
     max_attempts        integer NOT NULL CHECK (max_attempts BETWEEN 1 AND 10),
     retry_delay_seconds integer NOT NULL CHECK (retry_delay_seconds BETWEEN 1 AND 86400),
     updated_at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, queue_id) REFERENCES queues (tenant_id, id) ON DELETE CASCADE
 );
 CREATE UNIQUE INDEX callback_settings_scope ON callback_settings (tenant_id, coalesce(queue_id, '00000000-0000-0000-0000-000000000000'::uuid));
