@@ -56,7 +56,7 @@ func (s *Service) callbackKey(ctx context.Context, tenantID uuid.UUID, sid strin
 		}
 		return t.Redirect(s.url(tenantID, StepWait, q("contact", c.ID.String())))
 	}
-	if strings.TrimSpace(f.Get("Digits")) != CallbackKey {
+	if strings.TrimSpace(f.Get("Digits")) != CallbackKey || c.Kind == contacts.KindCallback {
 		return back(""), nil
 	}
 	if !contacts.ValidE164(call.From) {

@@ -361,7 +361,8 @@ func (s *Service) wait(ctx context.Context, tenantID uuid.UUID, sid string, quer
 	}
 	switch c.State {
 	case contacts.StateNew, contacts.StateQueued, contacts.StateOffered:
-		return s.holdLoop(tenantID, c.ID, sayStillHolding, c.State == contacts.StateQueued), nil
+		// A callback's customer (transferred on) is called back already.
+		return s.holdLoop(tenantID, c.ID, sayStillHolding, c.State == contacts.StateQueued && c.Kind != contacts.KindCallback), nil
 	case contacts.StateAccepted:
 		if c.AgentID == nil {
 			return s.holdLoop(tenantID, c.ID, sayStillHolding, false), nil
