@@ -288,6 +288,18 @@ func populate(t *testing.T, s *tenant.Service, r tenant.SignupResult) {
 				return fmt.Errorf("%s: %w", q.sql[:30], err)
 			}
 		}
+		// Callbacks (00024): a callback on the contact, the retry settings.
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO callbacks (tenant_id, contact_id, to_number, max_attempts, retry_delay_seconds) VALUES ($1, $2, '+4930111222', 3, 120)`, []any{contact}},
+			{`INSERT INTO callback_settings (tenant_id, max_attempts, retry_delay_seconds) VALUES ($1, 3, 120)`, nil},
+		} {
+			if _, err := tx.Exec(c, q.sql, append([]any{r.Tenant.ID}, q.args...)...); err != nil {
+				return fmt.Errorf("%s: %w", q.sql[:30], err)
+			}
+		}
 		// Chargeback's tables: a report with one stored file.
 		report := uuid.New()
 		for _, q := range []string{

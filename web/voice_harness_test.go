@@ -32,6 +32,9 @@ type telStub struct {
 	*httptest.Server
 	mu   sync.Mutex
 	reqs []telRequest
+	// NewSID, when set, names each call the stub creates (by default
+	// every call is CAoutbound0001).
+	NewSID func() string
 }
 
 type telRequest struct {
@@ -51,8 +54,12 @@ func newTelStub(t testing.TB) *telStub {
 		}
 		p.mu.Lock()
 		p.reqs = append(p.reqs, telRequest{Path: r.URL.Path, Form: form})
+		newSID := p.NewSID
 		p.mu.Unlock()
 		sid := "CAoutbound0001"
+		if newSID != nil {
+			sid = newSID()
+		}
 		if i := strings.Index(r.URL.Path, "/Calls/"); i >= 0 {
 			sid = strings.TrimSuffix(r.URL.Path[i+len("/Calls/"):], ".json")
 		}

@@ -35,4 +35,5 @@ func (s *Server) voiceRoutes() {
 	app.Post("/ivr/validate", csrf, s.sessionJSON, s.needVoice, s.ivrValidate)
 	app.Get("/desk/calls/:id", s.sessionJSON, s.needVoice, s.apiGetCall)
 	app.Post("/desk/calls/:id/:action", csrf, s.sessionJSON, s.needVoice, s.apiCallAction)
+	s.callbackRoutes()
 }

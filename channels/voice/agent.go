@@ -125,6 +125,10 @@ func (s *Service) CallAction(ctx context.Context, p tenant.Principal, contactID 
 // loop until its next agent answers. It returns at once; the provider is
 // called in the background.
 func (s *Service) ContactChanged(tenantID uuid.UUID, kind string, contactID uuid.UUID, _ *uuid.UUID) {
+	if kind == "accepted" {
+		s.callbackAccepted(tenantID, contactID) // places the call when it is a callback
+		return
+	}
 	if kind != string(routing.Transferred) {
 		return
 	}

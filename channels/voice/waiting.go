@@ -73,7 +73,7 @@ func sayPlace(pl contacts.Place) string {
 // queuedLoop is the hold loop of a queued caller: said first, the place
 // in line when it is due, or the offer of a voicemail when nobody can
 // take the call now.
-func (s *Service) queuedLoop(ctx context.Context, tenantID uuid.UUID, call Call, contactID uuid.UUID, query url.Values, say string) (*TwiML, error) {
+func (s *Service) queuedLoop(ctx context.Context, tenantID uuid.UUID, call Call, contactID uuid.UUID, query url.Values, say string, callback bool) (*TwiML, error) {
 	pl, err := s.Contacts.PlaceOf(ctx, tenantID, contactID)
 	if err != nil {
 		return nil, err
@@ -92,6 +92,9 @@ func (s *Service) queuedLoop(ctx context.Context, tenantID uuid.UUID, call Call,
 	if every := pl.Queue.AnnounceEvery; pl.Position > 0 && every > 0 && (said == 0 || now.Unix()-said >= int64(every)) {
 		t.Say(sayPlace(pl))
 		said = now.Unix()
+	}
+	if callback {
+		s.offerCallback(t, tenantID, contactID)
 	}
 	if s.HoldMusic != "" {
 		t.Play(s.HoldMusic)

@@ -30,7 +30,7 @@ const (
 )
 
 // Steps lists every webhook step, for the edge's routes.
-var Steps = []string{StepIncoming, StepIVR, StepWait, StepHold, StepStatus, StepOutbound, StepSurvey}
+var Steps = []string{StepIncoming, StepIVR, StepWait, StepHold, StepStatus, StepOutbound, StepSurvey, StepCallback}
 
 // Webhook is one verified provider request.
 type Webhook struct {
@@ -117,6 +117,8 @@ func (s *Service) Handle(ctx context.Context, w Webhook) (*TwiML, error) {
 		t, err = s.survey(ctx, w.TenantID, sid, w.Query, w.Form)
 	case StepVoicemail, StepRecording:
 		t, err = s.voicemail(ctx, w.TenantID, sid, w.Step, w.Query, w.Form)
+	case StepCallback:
+		t, err = s.callbackKey(ctx, w.TenantID, sid, w.Query, w.Form)
 	default:
 		return apology(sayError), nil
 	}
@@ -180,7 +182,7 @@ func (s *Service) replayed(ctx context.Context, tenantID, contactID uuid.UUID) (
 	case contacts.StateNoCredit:
 		return apology(sayUnavailable), nil
 	case contacts.StateNew, contacts.StateQueued, contacts.StateOffered, contacts.StateAccepted:
-		return s.holdLoop(tenantID, contactID, sayStillHolding), nil
+		return s.holdLoop(tenantID, contactID, sayStillHolding, c.State == contacts.StateQueued), nil
 	}
 	return apology(sayGoodbye), nil
 }
@@ -319,12 +321,16 @@ func (s *Service) enqueue(ctx context.Context, tenantID uuid.UUID, call Call, qu
 	if path != "" {
 		s.Logger.Debug("caller queued from ivr", "tenant", tenantID, "contact", c.ID, "path", path)
 	}
-	return s.queuedLoop(ctx, tenantID, call, c.ID, nil, sayHold)
+	return s.queuedLoop(ctx, tenantID, call, c.ID, nil, sayHold, c.State == contacts.StateQueued && c.Kind != contacts.KindCallback)
 }
 
-// holdLoop keeps a queued caller waiting, asking /wait again now and then.
-func (s *Service) holdLoop(tenantID, contactID uuid.UUID, say string) *TwiML {
+// holdLoop keeps a queued caller waiting, asking /wait again now and then;
+// a caller still waiting for an offer (callback) hears the callback offer.
+func (s *Service) holdLoop(tenantID, contactID uuid.UUID, say string, callback bool) *TwiML {
 	t := new(TwiML).Say(say)
+	if callback {
+		s.offerCallback(t, tenantID, contactID)
+	}
 	if s.HoldMusic != "" {
 		t.Play(s.HoldMusic)
 	} else {
@@ -357,12 +363,13 @@ func (s *Service) wait(ctx context.Context, tenantID uuid.UUID, sid string, quer
 	}
 	switch c.State {
 	case contacts.StateQueued:
-		return s.queuedLoop(ctx, tenantID, call, c.ID, query, sayStillHolding)
+		// A callback's customer (transferred on) is called back already.
+		return s.queuedLoop(ctx, tenantID, call, c.ID, query, sayStillHolding, c.Kind != contacts.KindCallback)
 	case contacts.StateNew, contacts.StateOffered:
-		return s.holdLoop(tenantID, c.ID, sayStillHolding), nil
+		return s.holdLoop(tenantID, c.ID, sayStillHolding, false), nil
 	case contacts.StateAccepted:
 		if c.AgentID == nil {
-			return s.holdLoop(tenantID, c.ID, sayStillHolding), nil
+			return s.holdLoop(tenantID, c.ID, sayStillHolding, false), nil
 		}
 		if call.Held {
 			return s.holdMusic(tenantID, c.ID), nil
@@ -407,6 +414,11 @@ func (s *Service) outbound(ctx context.Context, tenantID uuid.UUID, sid string, 
 	if err != nil {
 		return nil, err
 	}
+	if c.Kind == contacts.KindCallback {
+		if err := s.Contacts.CallbackConnected(ctx, tenantID, c.ID, sid); err != nil {
+			return nil, err
+		}
+	}
 	if c.State != contacts.StateAccepted || c.AgentID == nil {
 		return apology(sayGoodbye), nil
 	}
@@ -450,10 +462,14 @@ func (s *Service) status(ctx context.Context, tenantID uuid.UUID, sid string, f 
 	if err != nil {
 		return nil, fmt.Errorf("call status: %w", err)
 	}
-	if !known || !fresh || !ended[st] || call.ContactID == nil {
+	if !known || !fresh || call.ContactID == nil {
 		return new(TwiML), nil
 	}
-	if err := s.callEnded(ctx, tenantID, *call.ContactID, st); err != nil {
+	handled, err := s.callbackStatus(ctx, tenantID, call, st)
+	if err == nil && !handled && ended[st] {
+		err = s.callEnded(ctx, tenantID, *call.ContactID, st)
+	}
+	if err != nil {
 		// Forget the receipt, so the provider's retry does it again.
 		if ferr := s.forget(ctx, tenantID, receipt); ferr != nil {
 			s.Logger.Error("forget receipt", "tenant", tenantID, "receipt", receipt, "err", ferr)

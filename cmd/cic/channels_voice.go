@@ -19,6 +19,14 @@ func startVoice(_ context.Context, d channelDeps, wc *web.Config) (func(), error
 	v.Conversations = d.conversations
 	v.HTTP = d.outbound
 	d.registry.Register(voice.Channel{S: v})
+	// Callbacks that became due (not_before, a retry's delay) are queued
+	// on the routing ticker's sweep.
+	if d.ticker != nil {
+		d.ticker.Sweeps = append(d.ticker.Sweeps, func(ctx context.Context, tenantID uuid.UUID) error {
+			_, err := d.contacts.SweepCallbacks(ctx, tenantID)
+			return err
+		})
+	}
 	wc.Voice = v
 	notify := d.contacts.Notify
 	d.contacts.Notify = func(tenantID uuid.UUID, kind string, contactID uuid.UUID, agentID *uuid.UUID) {

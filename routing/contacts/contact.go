@@ -23,7 +23,7 @@ const (
 	StateNoCredit     = "rejected_no_credit"
 	openStatesSQL     = `('new', 'queued', 'offered', 'accepted', 'wrap_up')`
 	contactColumnsSQL = `id, channel, direction, state, queue_id, agent_id, customer_ref, campaign, disposition,
-		created_at, queued_at, first_offered_at, accepted_at, wrap_up_at, closed_at, metered_at, customer_id, subject`
+		created_at, queued_at, first_offered_at, accepted_at, wrap_up_at, closed_at, metered_at, customer_id, subject, kind`
 )
 
 // Contact is one customer interaction.
@@ -46,6 +46,8 @@ type Contact struct {
 	MeteredAt      *time.Time `json:"metered_at"`
 	CustomerID     *uuid.UUID `json:"customer_id"`
 	Subject        string     `json:"subject"`
+	// Kind is standard, or callback (a call back the customer asked for).
+	Kind string `json:"kind"`
 	// OfferExpiresAt is set while the contact is offered (from the engine).
 	OfferExpiresAt *time.Time `json:"offer_expires_at,omitempty"`
 }
@@ -65,6 +67,6 @@ type scanner interface{ Scan(...any) error }
 func scanContact(row scanner) (Contact, error) {
 	var c Contact
 	err := row.Scan(&c.ID, &c.Channel, &c.Direction, &c.State, &c.QueueID, &c.AgentID, &c.CustomerRef, &c.Campaign,
-		&c.Disposition, &c.CreatedAt, &c.QueuedAt, &c.FirstOfferedAt, &c.AcceptedAt, &c.WrapUpAt, &c.ClosedAt, &c.MeteredAt, &c.CustomerID, &c.Subject)
+		&c.Disposition, &c.CreatedAt, &c.QueuedAt, &c.FirstOfferedAt, &c.AcceptedAt, &c.WrapUpAt, &c.ClosedAt, &c.MeteredAt, &c.CustomerID, &c.Subject, &c.Kind)
 	return c, err
 }

@@ -149,6 +149,53 @@
   if (knownEmail) { msgEmail.value = knownEmail; }
   [header, list, typing, place, notice, msgForm, form].forEach(function (n) { panel.appendChild(n); });
 
+  // "Call me back": while the visitor waits for an agent they may leave a
+  // phone number instead; the chat becomes a callback at the same place
+  // in the queue (POST /chat/v1/callback) and ends here.
+  var cbLink = el('button', { type: 'button', id: 'cic-chat-callback', class: 'cic-chat-callback' }, 'Call me back instead');
+  cbLink.hidden = true;
+  var cbForm = el('form', { id: 'cic-callback-form', class: 'cic-callback-form' });
+  cbForm.hidden = true;
+  var cbPhone = el('input', { type: 'tel', id: 'cic-callback-phone', class: 'cic-callback-phone', autocomplete: 'tel', maxlength: '32',
+    placeholder: '+49 30 1234567', 'aria-label': 'Your phone number' });
+  var cbSend = el('button', { type: 'submit', id: 'cic-callback-send', class: 'cic-callback-send' }, 'Call me');
+  cbForm.appendChild(cbPhone);
+  cbForm.appendChild(cbSend);
+  panel.insertBefore(cbLink, form);
+  panel.insertBefore(cbForm, form);
+  function callbackOffer(show) {
+    cbLink.hidden = !show;
+    if (!show) { cbForm.hidden = true; }
+  }
+  cbLink.addEventListener('click', function () {
+    cbLink.hidden = true;
+    cbForm.hidden = false;
+    cbPhone.focus();
+  });
+  cbForm.addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (!state || !state.token || ended || !cbPhone.value.trim()) { return; }
+    cbSend.disabled = true;
+    fetch(base + '/chat/v1/callback', {
+      method: 'POST', mode: 'cors', credentials: 'omit',
+      headers: { 'Content-Type': 'text/plain' },
+      body: JSON.stringify({ token: state.token, to: cbPhone.value })
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (b) { return { ok: r.ok, body: b }; });
+    }).then(function (res) {
+      cbSend.disabled = false;
+      if (!res.ok) {
+        showNotice((res.body && res.body.error && res.body.error.message) || 'A callback is not possible at the moment.');
+        return;
+      }
+      callbackOffer(false);
+      finish('Thank you. We will call you back at ' + res.body.to + ' as soon as it is your turn.');
+    }, function () {
+      cbSend.disabled = false;
+      showNotice('Chat is not reachable at the moment; please try again.');
+    });
+  });
+
   function mount() {
     document.body.appendChild(button);
     document.body.appendChild(panel);
@@ -214,8 +261,9 @@
       try { f = JSON.parse(e.data); } catch (err) { return; }
       switch (f.type) {
         case 'hello':
-          if (f.ended) { finish(T.ended); break; }
+          if (f.ended) { finish(T.ended); callbackOffer(false); break; }
           if (f.position) { showPlace(f.position); }
+          callbackOffer(f.state === 'queued' || f.state === 'offered' || f.state === 'new');
           break;
         case 'position':
           showPlace(f);
@@ -235,7 +283,7 @@
           typingTimer = setTimeout(function () { typing.hidden = true; }, 4000);
           break;
         case 'state':
-          if (f.state === 'accepted') { place.hidden = true; system(T.joined); }
+          if (f.state === 'accepted') { place.hidden = true; system(T.joined); callbackOffer(false); }
           if (f.state === 'closed') { finish(T.ended); survey(); }
           break;
         case 'ended':
@@ -353,6 +401,7 @@
   function finish(text) {
     if (state && state.token) { surveyToken = state.token; }
     ended = true;
+    callbackOffer(false);
     typing.hidden = true;
     place.hidden = true;
     showNotice(text);
