@@ -25,12 +25,13 @@ func TestBrowser_ChatWidgetCallMeBack(t *testing.T) {
 		mustStatus(t, http.StatusCreated).str("id")
 	var snippet string
 	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
+		lang := map[string]string{"/": "en", "/de": "de"}[r.URL.Path]
+		if lang == "" {
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, `<!doctype html><html><head><title>Shop</title></head><body><main><h1>Our shop</h1></main>%s</body></html>`, snippet)
+		fmt.Fprintf(w, `<!doctype html><html lang="%s"><head><title>Shop</title></head><body><main><h1>Our shop</h1></main>%s</body></html>`, lang, snippet)
 	}))
 	t.Cleanup(shop.Close)
 	w := vs.call(t, "POST", "/api/v1/chat/widgets", co.Token, map[string]any{"queue_id": queue,
@@ -74,5 +75,43 @@ func TestBrowser_ChatWidgetCallMeBack(t *testing.T) {
 	})
 	if chatQueued == "" || chatQueued != cbQueued {
 		t.Fatalf("callback queued at %q, the chat at %q", cbQueued, chatQueued)
+	}
+
+	// In German: the link, a number without its country code, then the
+	// confirmation, all in the page's language.
+	de, cancelDE := chromedp.NewContext(b, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancelDE)
+	if err := chromedp.Do(de); err != nil {
+		t.Fatal(err)
+	}
+	run(t, de, "a German visitor writes and waits",
+		chromedp.Navigate(shop.URL+"/de"),
+		click("#cic-chat-button"),
+		visible("#cic-chat-input"),
+		chromedp.SendKeys(chromedp.CSS("#cic-chat-input"), "Hallo?"),
+		click("#cic-chat-send"),
+		visible(`#cic-chat-messages li.cic-msg-visitor[data-seq="1"]`),
+		visible("#cic-chat-callback"),
+	)
+	if l := read(t, de, "#cic-chat-callback"); l != "Stattdessen Rückruf anfordern" {
+		t.Fatalf("German link %q", l)
+	}
+	run(t, de, "a number without its country code",
+		click("#cic-chat-callback"),
+		visible("#cic-callback-phone"),
+		chromedp.SendKeys(chromedp.CSS("#cic-callback-phone"), "030 765"),
+		click("#cic-callback-send"),
+		visible("#cic-chat-notice"),
+	)
+	if n := read(t, de, "#cic-chat-notice"); !strings.Contains(n, "Ländervorwahl") {
+		t.Fatalf("German notice for a bad number %q", n)
+	}
+	run(t, de, "the right number",
+		chromedp.SetValue(chromedp.CSS("#cic-callback-phone"), "+49 30 765 4322"),
+		click("#cic-callback-send"),
+		chromedp.WaitNotVisible(chromedp.CSS("#cic-callback-form")),
+	)
+	if n := read(t, de, "#cic-chat-notice"); !strings.Contains(n, "Wir rufen Sie unter +49307654322 zurück") {
+		t.Fatalf("German confirmation %q", n)
 	}
 }

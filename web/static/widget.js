@@ -55,7 +55,11 @@
       tooLong: 'Waiting too long? Leave a message and we will answer by e-mail.',
       name: 'Name', email: 'E-mail', text: 'Message', sendMessage: 'Send message',
       thanks: 'Thank you! We have your message and will answer by e-mail.',
-      failed: 'Your message could not be sent; please try again.'
+      failed: 'Your message could not be sent; please try again.',
+      cbLink: 'Call me back instead', cbPhone: 'Your phone number', cbSend: 'Call me',
+      cbBadPhone: 'Please enter a phone number with its country code, such as +49 30 1234567.',
+      cbFailed: 'A callback is not possible at the moment.',
+      cbThanks: function (to) { return 'Thank you. We will call you back at ' + to + ' as soon as it is your turn.'; }
     },
     de: {
       button: 'Chatten Sie mit uns', title: 'Chat', end: 'Chat beenden', minimise: 'Minimieren', placeholder: 'Nachricht schreiben\u2026',
@@ -70,7 +74,11 @@
       tooLong: 'Zu lange Wartezeit? Hinterlassen Sie eine Nachricht, wir antworten per E-Mail.',
       name: 'Name', email: 'E-Mail', text: 'Nachricht', sendMessage: 'Nachricht senden',
       thanks: 'Vielen Dank! Wir haben Ihre Nachricht erhalten und antworten per E-Mail.',
-      failed: 'Ihre Nachricht konnte nicht gesendet werden; bitte versuchen Sie es erneut.'
+      failed: 'Ihre Nachricht konnte nicht gesendet werden; bitte versuchen Sie es erneut.',
+      cbLink: 'Stattdessen Rückruf anfordern', cbPhone: 'Ihre Telefonnummer', cbSend: 'Rückruf',
+      cbBadPhone: 'Bitte geben Sie eine Telefonnummer mit Ländervorwahl ein, etwa +49 30 1234567.',
+      cbFailed: 'Ein Rückruf ist im Moment nicht möglich.',
+      cbThanks: function (to) { return 'Vielen Dank. Wir rufen Sie unter ' + to + ' zurück, sobald Sie an der Reihe sind.'; }
     }
   };
   var T = STRINGS[lang.slice(0, 2)] || STRINGS.en;
@@ -152,13 +160,13 @@
   // "Call me back": while the visitor waits for an agent they may leave a
   // phone number instead; the chat becomes a callback at the same place
   // in the queue (POST /chat/v1/callback) and ends here.
-  var cbLink = el('button', { type: 'button', id: 'cic-chat-callback', class: 'cic-chat-callback' }, 'Call me back instead');
+  var cbLink = el('button', { type: 'button', id: 'cic-chat-callback', class: 'cic-chat-callback' }, T.cbLink);
   cbLink.hidden = true;
   var cbForm = el('form', { id: 'cic-callback-form', class: 'cic-callback-form' });
   cbForm.hidden = true;
   var cbPhone = el('input', { type: 'tel', id: 'cic-callback-phone', class: 'cic-callback-phone', autocomplete: 'tel', maxlength: '32',
-    placeholder: '+49 30 1234567', 'aria-label': 'Your phone number' });
-  var cbSend = el('button', { type: 'submit', id: 'cic-callback-send', class: 'cic-callback-send' }, 'Call me');
+    placeholder: '+49 30 1234567', 'aria-label': T.cbPhone });
+  var cbSend = el('button', { type: 'submit', id: 'cic-callback-send', class: 'cic-callback-send' }, T.cbSend);
   cbForm.appendChild(cbPhone);
   cbForm.appendChild(cbSend);
   panel.insertBefore(cbLink, form);
@@ -185,14 +193,15 @@
     }).then(function (res) {
       cbSend.disabled = false;
       if (!res.ok) {
-        showNotice((res.body && res.body.error && res.body.error.message) || 'A callback is not possible at the moment.');
+        var code = res.body && res.body.error && res.body.error.code;
+        showNotice(code === 'invalid_phone' ? T.cbBadPhone : T.cbFailed);
         return;
       }
       callbackOffer(false);
-      finish('Thank you. We will call you back at ' + res.body.to + ' as soon as it is your turn.');
+      finish(T.cbThanks(res.body.to));
     }, function () {
       cbSend.disabled = false;
-      showNotice('Chat is not reachable at the moment; please try again.');
+      showNotice(T.unreachable);
     });
   });
 
